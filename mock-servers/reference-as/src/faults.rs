@@ -1,0 +1,149 @@
+//! The faults switchboard: named switches, each breaking exactly one requirement.
+//!
+//! Every scenario proves it can fail by running against the reference AS with one fault switched
+//! on (`[negative] fault = "follow-redirects"`). A fault is never on by default, and each one names
+//! the requirement it breaks so the negative run knows which check must fail.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! faults {
+    ($($variant:ident = $name:literal breaks $req:literal: $doc:literal;)*) => {
+        /// One deliberate deviation from a requirement.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum Fault {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl Fault {
+            /// Every fault, in declaration order.
+            pub const ALL: &'static [Fault] = &[$(Fault::$variant,)*];
+
+            /// The switch's name as used in config files, flags and scenario files.
+            pub fn name(self) -> &'static str {
+                match self { $(Fault::$variant => $name,)* }
+            }
+
+            /// The requirement ID this fault violates.
+            pub fn requirement(self) -> &'static str {
+                match self { $(Fault::$variant => $req,)* }
+            }
+
+            /// What the fault does, in one sentence.
+            pub fn description(self) -> &'static str {
+                match self { $(Fault::$variant => $doc,)* }
+            }
+        }
+    };
+}
+
+faults! {
+    LenientClientIdUrl = "lenient-client-id-url" breaks "CIMD-URL-04":
+        "Accepts client ID URLs with dot segments, fragments, userinfo or a non-https scheme.";
+    AcceptAnyStatus = "accept-any-status" breaks "CIMD-FETCH-02":
+        "Accepts a metadata document served with any status code, not only 200.";
+    FollowRedirects = "follow-redirects" breaks "CIMD-FETCH-03":
+        "Follows HTTP redirects when fetching a metadata document.";
+    NoSizeLimit = "no-size-limit" breaks "CIMD-SEC-06":
+        "Reads metadata documents of any size.";
+    NoFetchTimeout = "no-fetch-timeout" breaks "CIMD-FETCH-04":
+        "Waits for a slow metadata host without a time limit.";
+    SkipSsrfGuard = "skip-ssrf-guard" breaks "CIMD-SEC-01":
+        "Connects to special-use addresses (loopback, private, link-local, ...).";
+    SkipClientIdEquality = "skip-client-id-equality" breaks "CIMD-DOC-03":
+        "Does not require the document's client_id to equal the URL it was fetched from.";
+    AllowSharedSecrets = "allow-shared-secrets" breaks "CIMD-DOC-06":
+        "Accepts documents that declare shared-secret authentication or carry a client_secret.";
+    AllowPrivateKeys = "allow-private-keys" breaks "CIMD-DOC-08":
+        "Accepts documents whose jwks carry private or symmetric key material.";
+    LooseRedirectMatch = "loose-redirect-match" breaks "CIMD-REDIR-01":
+        "Accepts a redirect_uri that merely starts with a registered one.";
+    RedirectErrorsToClient = "redirect-errors-to-client" breaks "OAUTH-01":
+        "Redirects to the presented redirect_uri even when the client or redirect URI is invalid.";
+    SkipAllowList = "skip-allow-list" breaks "CIMD-SEC-09":
+        "Ignores the domain allow-list and deny-list for ephemeral clients.";
+    SkipScopePolicy = "skip-scope-policy" breaks "CUR-03":
+        "Grants ephemeral clients scopes outside the policy's allowed set.";
+    SkipCapabilityPolicy = "skip-capability-policy" breaks "CUR-03":
+        "Lets ephemeral clients use grant types the policy does not enable.";
+    SkipConsent = "skip-consent" breaks "CUR-04":
+        "Issues codes without asking for consent even when the policy requires it.";
+    SkipPkce = "skip-pkce" breaks "PKCE-04":
+        "Accepts authorization requests from public clients without an S256 code challenge.";
+    ReuseCodes = "reuse-codes" breaks "OAUTH-02":
+        "Lets an authorization code be redeemed more than once.";
+    NoRefreshRotation = "no-refresh-rotation" breaks "MCP-SEC-03":
+        "Keeps a refresh token valid after it has been used.";
+    OmitIss = "omit-iss" breaks "MCP-ISS-01":
+        "Leaves the RFC 9207 iss parameter out of authorization responses.";
+    HideCimdSupport = "hide-cimd-support" breaks "CIMD-META-01":
+        "Leaves client_id_metadata_document_supported out of the AS metadata.";
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown fault name; the message lists the valid ones.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown fault {0:?}; known faults: {known}", known = Fault::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "))]
+pub struct UnknownFault(pub String);
+
+impl FromStr for Fault {
+    type Err = UnknownFault;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Fault::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| UnknownFault(s.to_owned()))
+    }
+}
+
+/// The set of faults switched on for one reference AS instance (empty by default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Faults(BTreeSet<Fault>);
+
+impl Faults {
+    /// No faults: the strict, correct server.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Exactly the given faults.
+    pub fn of(faults: impl IntoIterator<Item = Fault>) -> Self {
+        Self(faults.into_iter().collect())
+    }
+
+    /// Whether `fault` is switched on.
+    pub fn on(&self, fault: Fault) -> bool {
+        self.0.contains(&fault)
+    }
+
+    /// The switched-on faults.
+    pub fn iter(&self) -> impl Iterator<Item = Fault> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fault_round_trips_through_its_name_and_names_a_requirement() {
+        for fault in Fault::ALL {
+            assert_eq!(fault.name().parse::<Fault>().ok(), Some(*fault));
+            assert!(fault.requirement().contains('-'));
+        }
+        assert!("no-such-fault".parse::<Fault>().is_err());
+    }
+}
