@@ -1,0 +1,481 @@
+//! The token endpoint: the authorization code grant (with PKCE) and the refresh token grant
+//! (with rotation), for URL client IDs that authenticate with `none`.
+//!
+//! Checks run cheapest-and-safest first: request shape, then client authentication, then the
+//! client's metadata (re-resolved through the cache, so a withdrawn document stops new tokens),
+//! and only then the one-time code or token is consumed. Once consumed, any later mismatch
+//! (client, redirect URI, verifier) still burns it: a stolen code gets one guess, not many.
+
+use std::sync::Arc;
+
+use aws_lc_rs::digest;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde_json::json;
+
+use super::authorize::resource_indicator;
+use super::{AppState, Params};
+use crate::cimd::{AuthMethod, ClientMetadata, looks_like_url};
+use crate::error::{AsError, ErrorCode, OAuthError};
+use crate::faults::Fault;
+use crate::store::{CodeRedemption, RefreshGrant, RefreshUse, scope_set};
+use crate::tokens::AccessGrant;
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    scope: String,
+}
+
+/// An error answer: the OAuth error plus whether the client tried HTTP authentication.
+struct TokenError {
+    error: OAuthError,
+    basic_challenge: bool,
+}
+
+impl From<OAuthError> for TokenError {
+    fn from(error: OAuthError) -> Self {
+        Self {
+            error,
+            basic_challenge: false,
+        }
+    }
+}
+
+impl From<AsError> for TokenError {
+    fn from(error: AsError) -> Self {
+        OAuthError::server_error(&error).into()
+    }
+}
+
+impl IntoResponse for TokenError {
+    fn into_response(self) -> Response {
+        let code = self.error.code;
+        let status = if code == ErrorCode::INVALID_CLIENT {
+            StatusCode::UNAUTHORIZED
+        } else if code == ErrorCode::SERVER_ERROR {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        let body = json!({ "error": code.as_str(), "error_description": self.error.description });
+        let mut response = (status, Json(body)).into_response();
+        no_store(response.headers_mut());
+        if self.basic_challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"token\""),
+            );
+        }
+        response
+    }
+}
+
+/// RFC 6749 §5.1: token responses must not be cached.
+fn no_store(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// `POST /token`.
+pub(super) async fn token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match exchange(&state, &headers, &body).await {
+        Ok(tokens) => {
+            let mut response = Json(tokens).into_response();
+            no_store(response.headers_mut());
+            response
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn exchange(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<TokenResponse, TokenError> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form {
+        return Err(OAuthError::invalid_request(
+            "the token request must be sent as application/x-www-form-urlencoded",
+        )
+        .into());
+    }
+    let params = Params::parse(body);
+    let grant_type = params.get("grant_type")?;
+    let grant_type = match grant_type {
+        None => return Err(OAuthError::invalid_request("grant_type is missing").into()),
+        Some(g @ ("authorization_code" | "refresh_token")) => g,
+        // BCP-08: the resource owner password grant is gone for good.
+        Some("password") => {
+            return Err(OAuthError::new(
+                ErrorCode::UNSUPPORTED_GRANT_TYPE,
+                "the resource owner password credentials grant is not supported (BCP-08)",
+            )
+            .into());
+        }
+        Some(other) => {
+            return Err(OAuthError::new(
+                ErrorCode::UNSUPPORTED_GRANT_TYPE,
+                format!(
+                    "grant_type {other:?} is not supported; use authorization_code or refresh_token"
+                ),
+            )
+            .into());
+        }
+    };
+    let client = authenticate(state, headers, &params).await?;
+    // CUR-03: the grant must still be allowed by the policy and the (re-fetched) document.
+    if !state
+        .resolver
+        .policy()
+        .grant_allowed(&client, grant_type, &state.faults)
+    {
+        return Err(OAuthError::new(
+            ErrorCode::UNAUTHORIZED_CLIENT,
+            format!(
+                "this client may not use the {grant_type} grant: its metadata document or this \
+                 server's ephemeral-client policy does not allow it (CUR-03)"
+            ),
+        )
+        .into());
+    }
+    if grant_type == "authorization_code" {
+        authorization_code(state, &params, &client).await
+    } else {
+        refresh_token(state, &params, &client).await
+    }
+}
+
+/// Identifies the client: a URL client_id whose document says `none`, sending no secret.
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Arc<ClientMetadata>, TokenError> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return Err(TokenError {
+            error: OAuthError::invalid_client(
+                "HTTP client authentication is not supported: URL client IDs have no client \
+                 secret (CIMD-DOC-07); public clients send client_id in the body",
+            ),
+            basic_challenge: true,
+        });
+    }
+    // CIMD-DOC-07: a URL client has no shared secret, so a presented one is refused.
+    if params.all("client_secret").next().is_some() {
+        return Err(OAuthError::invalid_client(
+            "client_secret is not accepted: URL client IDs cannot hold a shared secret \
+             (CIMD-DOC-07)",
+        )
+        .into());
+    }
+    if params.all("client_assertion").next().is_some()
+        || params.all("client_assertion_type").next().is_some()
+    {
+        return Err(OAuthError::invalid_client(
+            "private_key_jwt client authentication is not supported by this server yet",
+        )
+        .into());
+    }
+    let Some(client_id) = params.get("client_id")? else {
+        return Err(OAuthError::invalid_request(
+            "client_id is missing; public clients must identify themselves (OAUTH-02)",
+        )
+        .into());
+    };
+    if !looks_like_url(client_id) {
+        return Err(OAuthError::invalid_client(format!(
+            "client_id {client_id:?} is not registered here; this server accepts client IDs that \
+             are https URLs of client metadata documents"
+        ))
+        .into());
+    }
+    let client = state.resolver.resolve(client_id).await.map_err(|e| {
+        // access_denied (a policy refusal) is no token-endpoint code; the client is refused.
+        let code = if e.error == ErrorCode::UNAUTHORIZED_CLIENT.as_str() {
+            ErrorCode::UNAUTHORIZED_CLIENT
+        } else {
+            ErrorCode::INVALID_CLIENT
+        };
+        OAuthError::new(code, e.description)
+    })?;
+    if client.token_endpoint_auth_method != AuthMethod::None {
+        return Err(OAuthError::invalid_client(format!(
+            "the client's metadata document declares token_endpoint_auth_method {}, which this \
+             server does not support yet",
+            client.token_endpoint_auth_method
+        ))
+        .into());
+    }
+    Ok(client)
+}
+
+/// `grant_type=authorization_code`.
+async fn authorization_code(
+    state: &AppState,
+    params: &Params,
+    client: &ClientMetadata,
+) -> Result<TokenResponse, TokenError> {
+    let Some(code) = params.get("code")? else {
+        return Err(OAuthError::invalid_request("code is missing").into());
+    };
+    let Some(redirect_uri) = params.get("redirect_uri")? else {
+        return Err(OAuthError::invalid_request(
+            "redirect_uri is missing; it must repeat the one of the authorization request \
+             (OAUTH-02)",
+        )
+        .into());
+    };
+    let verifier = params.get("code_verifier")?;
+    // PKCE-01: a malformed verifier is a malformed request; it cannot be the right one anyway.
+    if let Some(verifier) = verifier
+        && !valid_verifier(verifier)
+    {
+        return Err(OAuthError::invalid_request(
+            "code_verifier must be 43 to 128 characters from [A-Za-z0-9-._~] (PKCE-01)",
+        )
+        .into());
+    }
+    let resource = resource_indicator(params)?;
+
+    let redeemed = match state
+        .store
+        .redeem_code(code, state.fault(Fault::ReuseCodes))
+        .await?
+    {
+        CodeRedemption::Redeemed(redeemed) => redeemed,
+        CodeRedemption::Replayed => {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used; every token issued from it is revoked \
+                 (OAUTH-02)",
+            )
+            .into());
+        }
+        CodeRedemption::Unknown => {
+            return Err(OAuthError::invalid_grant("the authorization code is unknown").into());
+        }
+    };
+    let grant = redeemed.grant;
+    if redeemed.expired {
+        return Err(OAuthError::invalid_grant("the authorization code has expired").into());
+    }
+    // OAUTH-02: the code is bound to its client and redirect URI.
+    if grant.client_id != client.client_id.as_str() {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client (OAUTH-02)",
+        )
+        .into());
+    }
+    if grant.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the one in the authorization request (OAUTH-02)",
+        )
+        .into());
+    }
+    match (&grant.code_challenge, verifier) {
+        (Some(challenge), Some(verifier)) => {
+            // PKCE-05: BASE64URL(SHA-256(verifier)) must equal the challenge.
+            let computed =
+                URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
+            if computed != *challenge {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge (PKCE-05)",
+                )
+                .into());
+            }
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier is missing; the authorization request carried a code_challenge \
+                 (PKCE-05)",
+            )
+            .into());
+        }
+        // PKCE-06: a verifier without a challenge is a downgrade attempt.
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent, but the authorization request had no code_challenge \
+                 (PKCE-06)",
+            )
+            .into());
+        }
+        (None, None) => {}
+    }
+    if let Some(resource) = &resource
+        && grant.resource.as_ref() != Some(resource)
+    {
+        return Err(OAuthError::new(
+            ErrorCode::INVALID_TARGET,
+            "resource differs from the one in the authorization request (RI-01)",
+        )
+        .into());
+    }
+    let family = RefreshGrant {
+        grant_id: redeemed.grant_id,
+        client_id: grant.client_id,
+        user_id: grant.user_id,
+        scope: grant.scope,
+        resource: grant.resource,
+    };
+    issue(state, client, &family, None).await
+}
+
+/// `grant_type=refresh_token`.
+async fn refresh_token(
+    state: &AppState,
+    params: &Params,
+    client: &ClientMetadata,
+) -> Result<TokenResponse, TokenError> {
+    let Some(token) = params.get("refresh_token")? else {
+        return Err(OAuthError::invalid_request("refresh_token is missing").into());
+    };
+    let requested_scope = params.get("scope")?;
+    let resource = resource_indicator(params)?;
+    let rotate = !state.fault(Fault::NoRefreshRotation);
+    let grant = match state.store.use_refresh_token(token, rotate).await? {
+        RefreshUse::Valid(grant) => grant,
+        // MCP-SEC-03: a rotated-out token came back: someone holds a copy.
+        RefreshUse::Replayed => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used; it and every token of its grant are now \
+                 revoked (MCP-SEC-03)",
+            )
+            .into());
+        }
+        RefreshUse::Revoked => {
+            return Err(OAuthError::invalid_grant("the refresh token has been revoked").into());
+        }
+        RefreshUse::Expired => {
+            return Err(OAuthError::invalid_grant("the refresh token has expired").into());
+        }
+        RefreshUse::Unknown => {
+            return Err(OAuthError::invalid_grant("the refresh token is unknown").into());
+        }
+    };
+    if grant.client_id != client.client_id.as_str() {
+        return Err(
+            OAuthError::invalid_grant("the refresh token was issued to another client").into(),
+        );
+    }
+    if let Some(resource) = &resource
+        && grant.resource.as_ref() != Some(resource)
+    {
+        return Err(OAuthError::new(
+            ErrorCode::INVALID_TARGET,
+            "resource differs from the one the grant was issued for (RI-01)",
+        )
+        .into());
+    }
+    // RFC 6749 §6: a refresh may narrow the scope, never widen it.
+    let scope = match requested_scope {
+        None => grant.scope.clone(),
+        Some(requested) => {
+            let granted = scope_set(&grant.scope);
+            if !scope_set(requested).is_subset(&granted) {
+                return Err(OAuthError::new(
+                    ErrorCode::INVALID_SCOPE,
+                    "the requested scope exceeds the scope originally granted",
+                )
+                .into());
+            }
+            scope_set(requested)
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    };
+    let kept = if rotate { None } else { Some(token.to_owned()) };
+    issue(state, client, &RefreshGrant { scope, ..grant }, kept).await
+}
+
+/// Signs an access token and, if the client may refresh, issues a refresh token in the grant's
+/// family (or hands back `kept`, the unrotated one, under the `no-refresh-rotation` fault).
+async fn issue(
+    state: &AppState,
+    client: &ClientMetadata,
+    grant: &RefreshGrant,
+    kept: Option<String>,
+) -> Result<TokenResponse, TokenError> {
+    let Some(user) = state.store.user_by_id(grant.user_id).await? else {
+        return Err(OAuthError::invalid_grant("the user of this grant no longer exists").into());
+    };
+    let access_token = state.signer.access_token(AccessGrant {
+        subject: &user.username,
+        client_id: &grant.client_id,
+        scope: &grant.scope,
+        resource: grant.resource.as_deref(),
+    })?;
+    let refresh_token =
+        if !state
+            .resolver
+            .policy()
+            .grant_allowed(client, "refresh_token", &state.faults)
+        {
+            None
+        } else if let Some(kept) = kept {
+            Some(kept)
+        } else {
+            let ttl = state.limits.refresh_token_ttl();
+            Some(
+                state
+                    .store
+                    .issue_refresh_token(grant, ttl)
+                    .await?
+                    .expose()
+                    .to_owned(),
+            )
+        };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.signer.ttl_secs(),
+        refresh_token,
+        scope: grant.scope.clone(),
+    })
+}
+
+/// PKCE-01: 43 to 128 characters from the unreserved set.
+fn valid_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_verifier;
+
+    #[test]
+    fn verifiers_must_have_43_to_128_unreserved_characters() {
+        assert!(valid_verifier(&"a".repeat(43)));
+        assert!(valid_verifier(&"Az09-._~".repeat(16)));
+        assert!(!valid_verifier(&"a".repeat(42)));
+        assert!(!valid_verifier(&"a".repeat(129)));
+        assert!(!valid_verifier(&format!("{}+", "a".repeat(42))));
+    }
+}

@@ -1,0 +1,889 @@
+//! Storage: users, pending authorization requests, browser sessions, login codes, authorization
+//! codes, refresh tokens and consents, in an embedded SQLite database (sqlx).
+//!
+//! Two invariants hold throughout. First, no bearer value (request id, session id,
+//! login code, authorization code, refresh token) is ever stored: only its SHA-256 digest (login
+//! codes, being only six digits, get a keyed HMAC instead, so a copy of the database does not give
+//! them away). Second, every one-time value is consumed by a single conditional `UPDATE … WHERE
+//! used = 0`, so two concurrent redemptions cannot both succeed; SQLite serialises writers.
+//!
+//! Every authorization code starts a *grant*; refresh tokens belong to the grant of the code they
+//! came from. Revoking the grant (on a replayed code or a replayed refresh token) kills every
+//! refresh token of the family at once, including one inserted concurrently after the revocation.
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::{digest, hmac, pbkdf2, rand};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use crate::error::AsError;
+
+/// PBKDF2-HMAC-SHA256 iterations for stored passwords. OWASP (2023) asks for 600 000; this server
+/// holds demo users only and starts once per test, so it trades some of that margin for start-up
+/// time (measured: about 25 ms per user at this count).
+const PBKDF2_ITERATIONS: NonZeroU32 = NonZeroU32::MIN.saturating_add(99_999);
+
+/// Bytes of randomness in every generated bearer value (256 bits).
+const SECRET_BYTES: usize = 32;
+
+/// Schema, created at start. Plain statements so a file database survives restarts unchanged.
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_salt BLOB NOT NULL,
+        password_hash BLOB NOT NULL,
+        password_iterations INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS pending_requests (
+        id_hash BLOB PRIMARY KEY,
+        browser_hash BLOB NOT NULL,
+        client_id TEXT NOT NULL,
+        client_name TEXT,
+        redirect_uri TEXT NOT NULL,
+        state TEXT,
+        scope TEXT NOT NULL,
+        code_challenge TEXT,
+        resource TEXT,
+        expires_at INTEGER NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS sessions (
+        id_hash BLOB PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        expires_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS login_codes (
+        request_hash BLOB NOT NULL,
+        email TEXT NOT NULL COLLATE NOCASE,
+        code_mac BLOB NOT NULL,
+        expires_at INTEGER NOT NULL,
+        attempts_left INTEGER NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (request_hash, email))",
+    "CREATE TABLE IF NOT EXISTS grants (
+        id BLOB PRIMARY KEY,
+        revoked INTEGER NOT NULL DEFAULT 0,
+        expires_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS authorization_codes (
+        code_hash BLOB PRIMARY KEY,
+        grant_id BLOB NOT NULL REFERENCES grants(id),
+        client_id TEXT NOT NULL,
+        redirect_uri TEXT NOT NULL,
+        code_challenge TEXT,
+        scope TEXT NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        resource TEXT,
+        expires_at INTEGER NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS refresh_tokens (
+        token_hash BLOB PRIMARY KEY,
+        grant_id BLOB NOT NULL REFERENCES grants(id),
+        client_id TEXT NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        scope TEXT NOT NULL,
+        resource TEXT,
+        expires_at INTEGER NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0)",
+    "CREATE INDEX IF NOT EXISTS refresh_tokens_by_grant ON refresh_tokens (grant_id)",
+    "CREATE TABLE IF NOT EXISTS consents (
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        client_id TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        PRIMARY KEY (user_id, client_id, scope))",
+];
+
+/// A generated bearer value (request id, session id, code, token). `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// 256 random bits, base64url without padding.
+    pub fn generate() -> Result<Self, AsError> {
+        let mut bytes = [0u8; SECRET_BYTES];
+        rand::fill(&mut bytes).map_err(|_| AsError::Crypto("system random generator failed"))?;
+        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// The value itself, for sending to its holder.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// SHA-256 of a presented bearer value: the only form in which bearer values are stored.
+pub fn fingerprint(value: &str) -> Vec<u8> {
+    digest::digest(&digest::SHA256, value.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// `now + ttl`, saturating.
+fn expiry(ttl: Duration) -> i64 {
+    unix_now().saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A salted PBKDF2-HMAC-SHA256 password hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash {
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+    iterations: NonZeroU32,
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordHash")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PasswordHash {
+    /// Hashes `password` with a fresh random 128-bit salt.
+    pub fn new(password: &str) -> Result<Self, AsError> {
+        let mut salt = vec![0u8; 16];
+        rand::fill(&mut salt).map_err(|_| AsError::Crypto("system random generator failed"))?;
+        let mut hash = vec![0u8; digest::SHA256_OUTPUT_LEN];
+        pbkdf2::derive(
+            pbkdf2::PBKDF2_HMAC_SHA256,
+            PBKDF2_ITERATIONS,
+            &salt,
+            password.as_bytes(),
+            &mut hash,
+        );
+        Ok(Self {
+            salt,
+            hash,
+            iterations: PBKDF2_ITERATIONS,
+        })
+    }
+
+    /// Whether `password` matches, in constant time.
+    pub fn verify(&self, password: &str) -> bool {
+        pbkdf2::verify(
+            pbkdf2::PBKDF2_HMAC_SHA256,
+            self.iterations,
+            &self.salt,
+            password.as_bytes(),
+            &self.hash,
+        )
+        .is_ok()
+    }
+}
+
+/// Hashes `password` on the blocking pool (PBKDF2 is deliberately slow).
+pub async fn hash_password(password: String) -> Result<PasswordHash, AsError> {
+    tokio::task::spawn_blocking(move || PasswordHash::new(&password))
+        .await
+        .map_err(|_| AsError::Crypto("password hashing task failed"))?
+}
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct User {
+    /// Database id; the `sub` of issued tokens is derived from the username, not from this.
+    pub id: i64,
+    /// Login name, also the token subject.
+    pub username: String,
+    /// Address login codes go to.
+    pub email: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserWithPassword {
+    id: i64,
+    username: String,
+    email: String,
+    password_salt: Vec<u8>,
+    password_hash: Vec<u8>,
+    password_iterations: i64,
+}
+
+/// An authorization request that passed validation and waits for login and consent.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PendingRequest {
+    /// The client (a CIMD URL).
+    pub client_id: String,
+    /// The document's `client_name`, if any, for the consent page.
+    pub client_name: Option<String>,
+    /// The validated redirect URI.
+    pub redirect_uri: String,
+    /// The client's `state`, returned verbatim.
+    pub state: Option<String>,
+    /// The granted scope after policy filtering (space-separated, possibly empty).
+    pub scope: String,
+    /// The S256 code challenge (absent only under the `skip-pkce` fault).
+    pub code_challenge: Option<String>,
+    /// The RFC 8707 resource indicator, if one was sent.
+    pub resource: Option<String>,
+}
+
+/// What a pending-request lookup found.
+#[derive(Debug)]
+pub enum PendingLookup {
+    /// The request is live and belongs to this browser.
+    Found(PendingRequest),
+    /// No live request has that id (unknown, expired or finished).
+    Missing,
+    /// The request exists but was started in another browser.
+    OtherBrowser,
+}
+
+/// Outcome of checking a login code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginCodeCheck {
+    /// The code was right; it is now used up.
+    Accepted,
+    /// The code was wrong; this many attempts remain.
+    Wrong {
+        /// Attempts left before the code locks.
+        attempts_left: i64,
+    },
+    /// No usable code: never sent, expired, used, or locked after too many wrong attempts.
+    Unusable,
+}
+
+/// The contents of an authorization code.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CodeGrant {
+    /// The client the code was issued to.
+    pub client_id: String,
+    /// The redirect URI of the authorization request.
+    pub redirect_uri: String,
+    /// The S256 challenge, if one was sent.
+    pub code_challenge: Option<String>,
+    /// The granted scope.
+    pub scope: String,
+    /// The user who consented.
+    pub user_id: i64,
+    /// The RFC 8707 resource, if one was sent.
+    pub resource: Option<String>,
+}
+
+/// A redeemed authorization code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedeemedCode {
+    /// What the code grants.
+    pub grant: CodeGrant,
+    /// The grant family id, for refresh tokens issued from this code.
+    pub grant_id: Vec<u8>,
+    /// Whether the code had expired (it is burnt all the same).
+    pub expired: bool,
+}
+
+/// Outcome of presenting an authorization code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeRedemption {
+    /// First use: the code is now spent.
+    Redeemed(RedeemedCode),
+    /// The code was already used; its grant (every refresh token issued from it) is now revoked.
+    Replayed,
+    /// No such code.
+    Unknown,
+}
+
+/// A refresh token's record.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RefreshGrant {
+    /// The grant family.
+    pub grant_id: Vec<u8>,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// The user.
+    pub user_id: i64,
+    /// The granted scope.
+    pub scope: String,
+    /// The RFC 8707 resource, if any.
+    pub resource: Option<String>,
+}
+
+/// Outcome of presenting a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// The token was live; unless rotation is off it is now retired.
+    Valid(RefreshGrant),
+    /// The token was already rotated out; its whole family is now revoked.
+    Replayed,
+    /// The token's family was revoked earlier.
+    Revoked,
+    /// The token expired.
+    Expired,
+    /// No such token.
+    Unknown,
+}
+
+/// The database handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    /// Key for login-code MACs; per instance, so codes do not outlive a restart.
+    login_code_key: hmac::Key,
+    /// A hash checked against for unknown usernames, so they cost as much as known ones.
+    decoy: PasswordHash,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and creates the schema.
+    ///
+    /// `sqlite::memory:` gives a private in-memory database per call. sqlx names it and opens it in
+    /// shared-cache mode, so every pool connection sees the same data; the pool never closes its
+    /// connections, because an in-memory database vanishes with its last connection.
+    pub async fn open(url: &str) -> Result<Self, AsError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let options = if in_memory {
+            options
+        } else {
+            options.journal_mode(SqliteJournalMode::Wal)
+        };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        for statement in SCHEMA {
+            sqlx::query(*statement).execute(&pool).await?;
+        }
+        let mut key = [0u8; 32];
+        rand::fill(&mut key).map_err(|_| AsError::Crypto("system random generator failed"))?;
+        let decoy = hash_password("decoy password".to_owned()).await?;
+        Ok(Self {
+            pool,
+            login_code_key: hmac::Key::new(hmac::HMAC_SHA256, &key),
+            decoy,
+        })
+    }
+
+    /// Creates or updates a user (matched by username).
+    pub async fn upsert_user(
+        &self,
+        username: &str,
+        email: &str,
+        password: &PasswordHash,
+    ) -> Result<(), AsError> {
+        sqlx::query(
+            "INSERT INTO users (username, email, password_salt, password_hash, password_iterations)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (username) DO UPDATE SET email = excluded.email,
+               password_salt = excluded.password_salt, password_hash = excluded.password_hash,
+               password_iterations = excluded.password_iterations",
+        )
+        .bind(username)
+        .bind(email)
+        .bind(&password.salt)
+        .bind(&password.hash)
+        .bind(i64::from(password.iterations.get()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The user with this e-mail address (case-insensitive), if any.
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, AsError> {
+        Ok(
+            sqlx::query_as("SELECT id, username, email FROM users WHERE email = ?")
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The user with this username if `password` matches. Spends the same PBKDF2 work for unknown
+    /// users, so response time does not tell which usernames exist.
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<User>, AsError> {
+        let row: Option<UserWithPassword> = sqlx::query_as(
+            "SELECT id, username, email, password_salt, password_hash, password_iterations
+             FROM users WHERE username = ?",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (stored, user) = match row {
+            Some(row) => {
+                let iterations = u32::try_from(row.password_iterations)
+                    .ok()
+                    .and_then(NonZeroU32::new)
+                    .ok_or(AsError::Crypto(
+                        "stored password hash has an invalid iteration count",
+                    ))?;
+                let stored = PasswordHash {
+                    salt: row.password_salt,
+                    hash: row.password_hash,
+                    iterations,
+                };
+                (
+                    stored,
+                    Some(User {
+                        id: row.id,
+                        username: row.username,
+                        email: row.email,
+                    }),
+                )
+            }
+            None => (self.decoy.clone(), None),
+        };
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || stored.verify(&password))
+            .await
+            .map_err(|_| AsError::Crypto("password verification task failed"))?;
+        Ok(user.filter(|_| ok))
+    }
+
+    /// Stores a validated authorization request for `browser`, live for `ttl`; returns the
+    /// request id that pages carry in their URLs and forms.
+    pub async fn insert_pending(
+        &self,
+        request: &PendingRequest,
+        browser: &str,
+        ttl: Duration,
+    ) -> Result<Secret, AsError> {
+        let request_id = Secret::generate()?;
+        sqlx::query(
+            "INSERT INTO pending_requests (id_hash, browser_hash, client_id, client_name,
+               redirect_uri, state, scope, code_challenge, resource, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(fingerprint(request_id.expose()))
+        .bind(fingerprint(browser))
+        .bind(&request.client_id)
+        .bind(&request.client_name)
+        .bind(&request.redirect_uri)
+        .bind(&request.state)
+        .bind(&request.scope)
+        .bind(&request.code_challenge)
+        .bind(&request.resource)
+        .bind(expiry(ttl))
+        .execute(&self.pool)
+        .await?;
+        Ok(request_id)
+    }
+
+    /// The live pending request `request_id`, checked against the browser it was started in.
+    pub async fn pending(
+        &self,
+        request_id: &str,
+        browser: Option<&str>,
+    ) -> Result<PendingLookup, AsError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            browser_hash: Vec<u8>,
+            #[sqlx(flatten)]
+            request: PendingRequest,
+        }
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT browser_hash, client_id, client_name, redirect_uri, state, scope,
+               code_challenge, resource
+             FROM pending_requests WHERE id_hash = ? AND done = 0 AND expires_at > ?",
+        )
+        .bind(fingerprint(request_id))
+        .bind(unix_now())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(PendingLookup::Missing);
+        };
+        if browser.map(fingerprint) != Some(row.browser_hash) {
+            return Ok(PendingLookup::OtherBrowser);
+        }
+        Ok(PendingLookup::Found(row.request))
+    }
+
+    /// Marks the pending request finished; `false` if it already was (a replayed form).
+    pub async fn finish_pending(&self, request_id: &str) -> Result<bool, AsError> {
+        let done =
+            sqlx::query("UPDATE pending_requests SET done = 1 WHERE id_hash = ? AND done = 0")
+                .bind(fingerprint(request_id))
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Starts a browser session for `user_id`; returns the session id for the cookie.
+    pub async fn create_session(&self, user_id: i64, ttl: Duration) -> Result<Secret, AsError> {
+        let id = Secret::generate()?;
+        sqlx::query("INSERT INTO sessions (id_hash, user_id, expires_at) VALUES (?, ?, ?)")
+            .bind(fingerprint(id.expose()))
+            .bind(user_id)
+            .bind(expiry(ttl))
+            .execute(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    /// The user with database id `id`.
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, AsError> {
+        Ok(
+            sqlx::query_as("SELECT id, username, email FROM users WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The user of a live session.
+    pub async fn session_user(&self, session_id: &str) -> Result<Option<User>, AsError> {
+        Ok(sqlx::query_as(
+            "SELECT users.id, users.username, users.email FROM sessions
+             JOIN users ON users.id = sessions.user_id
+             WHERE sessions.id_hash = ? AND sessions.expires_at > ?",
+        )
+        .bind(fingerprint(session_id))
+        .bind(unix_now())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Generates and stores a six-digit login code for (`request_id`, `email`), replacing any
+    /// earlier one; returns the code for the mail.
+    pub async fn issue_login_code(
+        &self,
+        request_id: &str,
+        email: &str,
+        ttl: Duration,
+        attempts: u32,
+    ) -> Result<String, AsError> {
+        let code = six_digits()?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO login_codes
+               (request_hash, email, code_mac, expires_at, attempts_left, used)
+             VALUES (?, ?, ?, ?, ?, 0)",
+        )
+        .bind(fingerprint(request_id))
+        .bind(email)
+        .bind(self.login_code_mac(request_id, email, &code))
+        .bind(expiry(ttl))
+        .bind(i64::from(attempts))
+        .execute(&self.pool)
+        .await?;
+        Ok(code)
+    }
+
+    /// Checks a login code. Every check spends one attempt first (atomically), so concurrent
+    /// guesses cannot exceed the limit; a right code is then consumed with a one-time update.
+    pub async fn check_login_code(
+        &self,
+        request_id: &str,
+        email: &str,
+        code: &str,
+    ) -> Result<LoginCodeCheck, AsError> {
+        let request_hash = fingerprint(request_id);
+        let spent: Option<(Vec<u8>, i64)> = sqlx::query_as(
+            "UPDATE login_codes SET attempts_left = attempts_left - 1
+             WHERE request_hash = ? AND email = ? AND used = 0 AND attempts_left > 0
+               AND expires_at > ?
+             RETURNING code_mac, attempts_left",
+        )
+        .bind(&request_hash)
+        .bind(email)
+        .bind(unix_now())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((stored, attempts_left)) = spent else {
+            return Ok(LoginCodeCheck::Unusable);
+        };
+        let presented = self.login_code_mac(request_id, email, code);
+        if aws_lc_rs::constant_time::verify_slices_are_equal(&stored, &presented).is_err() {
+            return Ok(LoginCodeCheck::Wrong { attempts_left });
+        }
+        let used = sqlx::query(
+            "UPDATE login_codes SET used = 1 WHERE request_hash = ? AND email = ? AND used = 0",
+        )
+        .bind(&request_hash)
+        .bind(email)
+        .execute(&self.pool)
+        .await?;
+        Ok(if used.rows_affected() == 1 {
+            LoginCodeCheck::Accepted
+        } else {
+            LoginCodeCheck::Unusable
+        })
+    }
+
+    fn login_code_mac(&self, request_id: &str, email: &str, code: &str) -> Vec<u8> {
+        let message = format!("{request_id}\n{}\n{code}", email.to_ascii_lowercase());
+        hmac::sign(&self.login_code_key, message.as_bytes())
+            .as_ref()
+            .to_vec()
+    }
+
+    /// Whether `user_id` already consented to `client_id` for every scope in `scope`.
+    pub async fn has_consent(
+        &self,
+        user_id: i64,
+        client_id: &str,
+        scope: &str,
+    ) -> Result<bool, AsError> {
+        let stored: Vec<(String,)> =
+            sqlx::query_as("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?")
+                .bind(user_id)
+                .bind(client_id)
+                .fetch_all(&self.pool)
+                .await?;
+        let wanted = scope_set(scope);
+        Ok(stored
+            .iter()
+            .any(|(granted,)| wanted.is_subset(&scope_set(granted))))
+    }
+
+    /// Remembers that `user_id` consented to `client_id` for `scope`.
+    pub async fn record_consent(
+        &self,
+        user_id: i64,
+        client_id: &str,
+        scope: &str,
+    ) -> Result<(), AsError> {
+        let normalized = scope_set(scope).into_iter().collect::<Vec<_>>().join(" ");
+        sqlx::query("INSERT OR IGNORE INTO consents (user_id, client_id, scope) VALUES (?, ?, ?)")
+            .bind(user_id)
+            .bind(client_id)
+            .bind(normalized)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Issues an authorization code for `grant`, starting a new grant family (kept at least as
+    /// long as the code, so a late replay is still recognised and revokes the family).
+    pub async fn issue_code(&self, grant: &CodeGrant, ttl: Duration) -> Result<Secret, AsError> {
+        let code = Secret::generate()?;
+        let grant_id = fingerprint(Secret::generate()?.expose());
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO grants (id, expires_at) VALUES (?, ?)")
+            .bind(&grant_id)
+            .bind(expiry(ttl))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri,
+               code_challenge, scope, user_id, resource, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(fingerprint(code.expose()))
+        .bind(&grant_id)
+        .bind(&grant.client_id)
+        .bind(&grant.redirect_uri)
+        .bind(&grant.code_challenge)
+        .bind(&grant.scope)
+        .bind(grant.user_id)
+        .bind(&grant.resource)
+        .bind(expiry(ttl))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(code)
+    }
+
+    /// Redeems an authorization code. With `allow_reuse` (the `reuse-codes` fault) a used code
+    /// stays redeemable.
+    pub async fn redeem_code(
+        &self,
+        code: &str,
+        allow_reuse: bool,
+    ) -> Result<CodeRedemption, AsError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            grant_id: Vec<u8>,
+            expires_at: i64,
+            #[sqlx(flatten)]
+            grant: CodeGrant,
+        }
+        let hash = fingerprint(code);
+        // OAUTH-02: one conditional update decides the single winner among concurrent redemptions.
+        let sql = if allow_reuse {
+            "UPDATE authorization_codes SET used = 1 WHERE code_hash = ?
+             RETURNING grant_id, expires_at, client_id, redirect_uri, code_challenge, scope,
+               user_id, resource"
+        } else {
+            "UPDATE authorization_codes SET used = 1 WHERE code_hash = ? AND used = 0
+             RETURNING grant_id, expires_at, client_id, redirect_uri, code_challenge, scope,
+               user_id, resource"
+        };
+        let row: Option<Row> = sqlx::query_as(sql)
+            .bind(&hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            return Ok(CodeRedemption::Redeemed(RedeemedCode {
+                grant: row.grant,
+                grant_id: row.grant_id,
+                expired: row.expires_at <= unix_now(),
+            }));
+        }
+        // OAUTH-02: a replayed code revokes the tokens issued from it.
+        let revoked = sqlx::query(
+            "UPDATE grants SET revoked = 1
+             WHERE id = (SELECT grant_id FROM authorization_codes WHERE code_hash = ?)",
+        )
+        .bind(&hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(if revoked.rows_affected() == 1 {
+            CodeRedemption::Replayed
+        } else {
+            CodeRedemption::Unknown
+        })
+    }
+
+    /// Issues a refresh token in the family `grant.grant_id`.
+    pub async fn issue_refresh_token(
+        &self,
+        grant: &RefreshGrant,
+        ttl: Duration,
+    ) -> Result<Secret, AsError> {
+        let token = Secret::generate()?;
+        let expires_at = expiry(ttl);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, resource,
+               expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(fingerprint(token.expose()))
+        .bind(&grant.grant_id)
+        .bind(&grant.client_id)
+        .bind(grant.user_id)
+        .bind(&grant.scope)
+        .bind(&grant.resource)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        // The family lives as long as its newest token, so purging never cuts a live token off.
+        sqlx::query("UPDATE grants SET expires_at = max(expires_at, ?) WHERE id = ?")
+            .bind(expires_at)
+            .bind(&grant.grant_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    /// Uses a refresh token. With `rotate` the token is retired (one-time); a retired token
+    /// presented again revokes its whole family (MCP-SEC-03). Without `rotate` (the
+    /// `no-refresh-rotation` fault) it stays valid.
+    pub async fn use_refresh_token(
+        &self,
+        token: &str,
+        rotate: bool,
+    ) -> Result<RefreshUse, AsError> {
+        let hash = fingerprint(token);
+        let now = unix_now();
+        let sql = if rotate {
+            "UPDATE refresh_tokens SET used = 1
+             WHERE token_hash = ? AND used = 0 AND expires_at > ?
+               AND grant_id IN (SELECT id FROM grants WHERE revoked = 0)
+             RETURNING grant_id, client_id, user_id, scope, resource"
+        } else {
+            "SELECT grant_id, client_id, user_id, scope, resource FROM refresh_tokens
+             WHERE token_hash = ? AND used = 0 AND expires_at > ?
+               AND grant_id IN (SELECT id FROM grants WHERE revoked = 0)"
+        };
+        let live: Option<RefreshGrant> = sqlx::query_as(sql)
+            .bind(&hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(grant) = live {
+            return Ok(RefreshUse::Valid(grant));
+        }
+        let found: Option<(Vec<u8>, i64, i64, i64)> = sqlx::query_as(
+            "SELECT refresh_tokens.grant_id, refresh_tokens.used, grants.revoked,
+               refresh_tokens.expires_at
+             FROM refresh_tokens JOIN grants ON grants.id = refresh_tokens.grant_id
+             WHERE refresh_tokens.token_hash = ?",
+        )
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((grant_id, used, revoked, expires_at)) = found else {
+            return Ok(RefreshUse::Unknown);
+        };
+        if revoked != 0 {
+            return Ok(RefreshUse::Revoked);
+        }
+        if used != 0 {
+            sqlx::query("UPDATE grants SET revoked = 1 WHERE id = ?")
+                .bind(&grant_id)
+                .execute(&self.pool)
+                .await?;
+            return Ok(RefreshUse::Replayed);
+        }
+        debug_assert!(
+            expires_at <= now,
+            "a live, unused, unrevoked token must have matched"
+        );
+        Ok(RefreshUse::Expired)
+    }
+
+    /// Deletes expired rows (pending requests, sessions, login codes, codes, grants and their
+    /// tokens). Used-but-unexpired codes and tokens stay, so replays are still recognised.
+    pub async fn purge_expired(&self) -> Result<(), AsError> {
+        const PURGE: &[&str] = &[
+            "DELETE FROM pending_requests WHERE expires_at <= ?",
+            "DELETE FROM sessions WHERE expires_at <= ?",
+            "DELETE FROM login_codes WHERE expires_at <= ?",
+            "DELETE FROM refresh_tokens WHERE grant_id IN (SELECT id FROM grants WHERE expires_at <= ?)",
+            "DELETE FROM authorization_codes WHERE grant_id IN (SELECT id FROM grants WHERE expires_at <= ?)",
+            "DELETE FROM grants WHERE expires_at <= ?",
+        ];
+        let now = unix_now();
+        let mut tx = self.pool.begin().await?;
+        for statement in PURGE {
+            sqlx::query(*statement).bind(now).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Six uniformly random decimal digits.
+fn six_digits() -> Result<String, AsError> {
+    // Rejection sampling: 4 294 000 000 is the largest multiple of 10^6 below 2^32, so taking the
+    // remainder of values under it has no modulo bias.
+    loop {
+        let mut bytes = [0u8; 4];
+        rand::fill(&mut bytes).map_err(|_| AsError::Crypto("system random generator failed"))?;
+        let value = u32::from_be_bytes(bytes);
+        if value < 4_294_000_000 {
+            return Ok(format!("{:06}", value % 1_000_000));
+        }
+    }
+}
+
+/// The distinct scope tokens of a space-separated scope string, sorted.
+pub fn scope_set(scope: &str) -> std::collections::BTreeSet<&str> {
+    scope.split(' ').filter(|s| !s.is_empty()).collect()
+}
