@@ -264,7 +264,8 @@ fn strip_scheme<'a>(raw: &'a str, q: &str, issues: &mut Issues) -> Option<&'a st
     None
 }
 
-/// Checks the host and port; returns the lower-case host (if one was found) and the port.
+/// Checks the host and the port (each judged on its own); returns the lower-case host (if it is
+/// valid) and the port (if it is valid).
 fn check_host_port(host_port: &str, q: &str, issues: &mut Issues) -> (Option<String>, Option<u16>) {
     let (host, port) = if host_port.starts_with('[') {
         let Some(close) = host_port.find(']') else {
@@ -288,14 +289,14 @@ fn check_host_port(host_port: &str, q: &str, issues: &mut Issues) -> (Option<Str
     let host = match classify_host(host) {
         HostKind::Empty => {
             issues.error("CIMD-URL-01", format!("client_id {q} has an empty host"));
-            return (None, None);
+            None
         }
         HostKind::Invalid(why) => {
             issues.error(
                 "CIMD-URL-01",
                 format!("client_id {q} has an invalid host {}: {why}", quote(host)),
             );
-            return (None, None);
+            None
         }
         HostKind::IpLiteral => {
             // CIMD-SEC-01: an address literal skips the resolver's special-use check entirely.
@@ -307,7 +308,7 @@ fn check_host_port(host_port: &str, q: &str, issues: &mut Issues) -> (Option<Str
                     quote(host)
                 ),
             );
-            host.to_ascii_lowercase()
+            Some(host.to_ascii_lowercase())
         }
         HostKind::Name => {
             if host.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -319,7 +320,7 @@ fn check_host_port(host_port: &str, q: &str, issues: &mut Issues) -> (Option<Str
                     ),
                 );
             }
-            host.to_ascii_lowercase()
+            Some(host.to_ascii_lowercase())
         }
     };
     let port = match port.map(|p| p.strip_prefix(':').ok_or(p)) {
@@ -336,7 +337,7 @@ fn check_host_port(host_port: &str, q: &str, issues: &mut Issues) -> (Option<Str
         }
         Some(Ok(digits)) => check_port(digits, q, issues),
     };
-    (Some(host), port)
+    (host, port)
 }
 
 /// CIMD-URL-08: a port is part of the identity and must be written canonically.
