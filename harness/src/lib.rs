@@ -1,1 +1,50 @@
-//! placeholder
+//! cimd-harness: the conformance harness for OAuth ephemeral clients, and its CLI `cimd-conformance`.
+//!
+//! It starts the mock ecosystem (HTTPS metadata hosts, a mail server, the reference authorization
+//! server), drives authorization flows over the real wire as a user agent would, and judges what
+//! crossed the wire against requirement IDs from the catalogue. It reaches every party only through
+//! its network interface and its `spawn` function; it never calls the reference AS's validation
+//! code to judge (the `lint` command is the one, documented, exception).
+//!
+//! Layout:
+//! - [`ecosystem`]: starts the test CA, metadata host, mail server and reference AS together, wired
+//!   to each other (resolve map, trusted CA, SMTP), with demo clients mounted.
+//! - [`agent`]: the scripted user agent: follows redirects, logs in with a mailed code or a password,
+//!   answers consent, exchanges codes for tokens.
+//! - [`forms`]: reads the forms of a login or consent page.
+//! - [`pkce`]: PKCE values, computed independently of the reference AS.
+//! - [`demo`]: the end-to-end checks `cimd-conformance run` performs until the scenario engine lands.
+//! - [`lint`]: the `lint` command's document and URL checks.
+//! - [`scenario`]: scenario files (format, loading, placeholders), the step runner and the judge.
+
+pub mod agent;
+pub mod demo;
+pub mod ecosystem;
+pub mod forms;
+pub mod lint;
+pub mod pkce;
+pub mod scenario;
+
+/// Why the harness could not finish. A `Target` error is the AS's fault; the others are the
+/// harness's (exit code 2), so a harness bug never reads as a conformance failure.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// The target behaved in a way the harness cannot continue from (reported as a failure).
+    #[error("target: {0}")]
+    Target(String),
+    /// An HTTP exchange failed below the protocol level.
+    #[error("HTTP: {0}")]
+    Http(#[from] reqwest::Error),
+    /// A URL could not be built or parsed.
+    #[error("URL: {0}")]
+    Url(#[from] url::ParseError),
+    /// A file could not be read or written.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// A mock party failed to start.
+    #[error("mock party: {0}")]
+    Party(String),
+    /// A scenario file asks for something impossible (an unknown placeholder, a bad route).
+    #[error("scenario: {0}")]
+    Scenario(String),
+}

@@ -1,0 +1,212 @@
+//! `cimd-conformance`: serve the mock ecosystem, lint client metadata documents, run the checks.
+//!
+//! Exit codes: 0 success; 1 a conformance failure (or an invalid document for `lint`); 2 a usage
+//! or harness error, so a harness bug never reads as a target failure.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use cimd_harness::demo::{self, Verdict};
+use cimd_harness::ecosystem::{self, DEMO_NATIVE, DEMO_WEB, Ecosystem, Options};
+use cimd_harness::{lint, pkce::Pkce};
+use clap::{Parser, Subcommand};
+use reference_as::faults::{Fault, Faults};
+
+/// Conformance harness and mock ecosystem for OAuth ephemeral clients (CIMD) and DCR.
+#[derive(Debug, Parser)]
+#[command(name = "cimd-conformance", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the end-to-end checks against the embedded reference AS and print one line per check.
+    Run {
+        /// Switch on a reference-AS fault (repeatable) to watch the checks for its requirement fail.
+        #[arg(long = "fault", value_name = "NAME")]
+        faults: Vec<Fault>,
+    },
+    /// Start the reference AS, an HTTPS metadata host and the mail server with a demo
+    /// configuration, print how to walk a code flow with curl or a browser, and wait for Ctrl-C.
+    Serve {
+        /// Folder for the CA certificate (kept after exit); default: a temporary folder.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Switch on a reference-AS fault (repeatable).
+        #[arg(long = "fault", value_name = "NAME")]
+        faults: Vec<Fault>,
+    },
+    /// Check a client metadata document the way a CIMD-aware AS would, before you publish it.
+    ///
+    /// Prints {"valid": bool, "errors": [...], "warnings": [...]}; exit 0 valid, 1 invalid, 2 usage error.
+    Lint {
+        /// The URL the document will be published at (its client_id).
+        #[arg(long, value_name = "URL")]
+        client_id: String,
+        /// The document file, or `-` for standard input.
+        #[arg(value_name = "FILE|-")]
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // --help and --version are successes; every other parse error is a usage error.
+            return if error.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let outcome = match cli.command {
+        Command::Lint { client_id, file } => run_lint(&client_id, &file),
+        Command::Run { faults } => block_on(run(Faults::of(faults))),
+        Command::Serve { state_dir, faults } => block_on(serve(state_dir, Faults::of(faults))),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("cimd-conformance: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn block_on<F: Future<Output = anyhow::Result<ExitCode>>>(future: F) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(future)
+}
+
+fn run_lint(client_id: &str, file: &PathBuf) -> anyhow::Result<ExitCode> {
+    let mut document = Vec::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin()
+            .read_to_end(&mut document)
+            .context("reading standard input")?;
+    } else {
+        document = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    }
+    let report = lint::lint(client_id, &document);
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(if report.valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn run(faults: Faults) -> anyhow::Result<ExitCode> {
+    let eco = Ecosystem::start(Options {
+        faults: faults.clone(),
+        ..Options::default()
+    })
+    .await?;
+    let started = std::time::Instant::now();
+    let checks = demo::run(&eco).await?;
+    for check in &checks {
+        println!("{check}");
+    }
+    let failed = checks.iter().filter(|c| c.verdict == Verdict::Fail).count();
+    let passed = checks.len() - failed;
+    let on: Vec<String> = faults.iter().map(|f| f.name().to_owned()).collect();
+    if !on.is_empty() {
+        println!("faults switched on: {}", on.join(", "));
+    }
+    println!(
+        "{passed} passed, {failed} failed ({} checks in {} ms)",
+        checks.len(),
+        started.elapsed().as_millis()
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn serve(state_dir: Option<PathBuf>, faults: Faults) -> anyhow::Result<ExitCode> {
+    let eco = Ecosystem::start(Options {
+        faults,
+        state_dir,
+        ..Options::default()
+    })
+    .await?;
+    let issuer = eco.issuer();
+    let native = eco.client_id(DEMO_NATIVE);
+    let web = eco.client_id(DEMO_WEB);
+    let pkce = Pkce::generate();
+    let redirect_uri = "http://127.0.0.1:8976/callback";
+    let mut authorize = url::Url::parse(&format!("{issuer}/authorize"))?;
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &native)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("state", "demo-state")
+        .append_pair("code_challenge", &pkce.challenge)
+        .append_pair("code_challenge_method", "S256");
+    let ca = eco.ca_file.display();
+    let hosts_port = eco.hosts.port();
+    let summary = serde_json::json!({
+        "issuer": issuer,
+        "metadata": format!("{issuer}/.well-known/oauth-authorization-server"),
+        "ca_file": eco.ca_file,
+        "inbox": eco.inbox_url(),
+        "smtp": eco.mail.smtp_addr().to_string(),
+        "documents": [native, web],
+        "user": { "email": ecosystem::DEMO_EMAIL, "username": ecosystem::DEMO_USERNAME, "password": ecosystem::DEMO_PASSWORD },
+    });
+    println!("{summary}");
+    println!(
+        r"
+The reference AS, an HTTPS metadata host and a mail server are running. Press Ctrl-C to stop.
+
+  Issuer           {issuer}
+  CA certificate   {ca}
+  Inbox (browser)  {inbox}
+  Demo documents   {native}
+                   {web}
+  Demo user        {email} (mailed code) or {user} / {password}
+
+Walk a code flow in a browser (trust {ca} or accept the warning):
+  1. Open {authorize}
+  2. Sign in with {email}; read the code at {inbox}, enter it, and allow access.
+  3. The browser lands on {redirect_uri}?code=...&state=demo-state&iss=... (nothing listens there:
+     copy the code from the address bar).
+  4. Exchange it:
+     curl --cacert {ca} {issuer}/token -d grant_type=authorization_code \
+       -d client_id={native} -d redirect_uri={redirect_uri} \
+       -d code_verifier={verifier} -d code=CODE
+
+Look at a document as the AS fetches it:
+  curl --cacert {ca} --resolve {host}:{hosts_port}:127.0.0.1 {native}
+",
+        inbox = eco.inbox_url(),
+        email = ecosystem::DEMO_EMAIL,
+        user = ecosystem::DEMO_USERNAME,
+        password = ecosystem::DEMO_PASSWORD,
+        verifier = pkce.verifier,
+        host = DEMO_NATIVE.0,
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,415 @@
+//! The judge: each expectation is a pure function of the evidence.
+//!
+//! It sees only what crossed the wire (step results, the metadata host's journal, the inbox) and
+//! never asks the AS anything. A check keeps its requirement ID whether it passes or fails; an
+//! expectation whose step never ran is `untestable`, which the report counts as a failure.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::file::{Expect, JsonExpect, OutcomeKind, RequestsExpect};
+use super::run::{Evidence, StepRecord, StepResult};
+use crate::agent::Outcome;
+
+/// The verdict on one expectation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The evidence shows the requirement held.
+    Pass,
+    /// The evidence shows it was violated.
+    Fail,
+    /// The evidence needed was never produced (an earlier step failed).
+    Untestable,
+}
+
+/// One judged expectation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// The requirement it names.
+    pub requirement: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What was expected.
+    pub expected: String,
+    /// What the evidence shows.
+    pub actual: String,
+}
+
+/// Judges every expectation of a scenario.
+pub fn judge(expects: &[Expect], evidence: &Evidence) -> Vec<Check> {
+    expects.iter().map(|e| judge_one(e, evidence)).collect()
+}
+
+fn check(expect: &Expect, held: bool, expected: String, actual: String) -> Check {
+    Check {
+        requirement: expect.requirement.clone(),
+        verdict: if held { Verdict::Pass } else { Verdict::Fail },
+        expected,
+        actual,
+    }
+}
+
+fn untestable(expect: &Expect, expected: String, why: String) -> Check {
+    Check {
+        requirement: expect.requirement.clone(),
+        verdict: Verdict::Untestable,
+        expected,
+        actual: why,
+    }
+}
+
+/// The step an expectation refers to: by id, or the last request-making step.
+fn target_step<'a>(expect: &Expect, evidence: &'a Evidence) -> Result<&'a StepRecord, String> {
+    let found = match &expect.step {
+        Some(id) => evidence
+            .steps
+            .iter()
+            .find(|s| s.id.as_deref() == Some(id.as_str())),
+        None => evidence
+            .steps
+            .iter()
+            .rev()
+            .find(|s| matches!(s.kind, "authorize" | "token" | "http" | "discover")),
+    };
+    match found {
+        Some(step) => match &step.result {
+            StepResult::Failed { reason } => Err(format!(
+                "step {} ({}) failed: {reason}",
+                step.index + 1,
+                step.kind
+            )),
+            _ => Ok(step),
+        },
+        None => Err(match &expect.step {
+            Some(id) => format!("step {id:?} never ran"),
+            None => "no step ran".to_owned(),
+        }),
+    }
+}
+
+fn judge_one(expect: &Expect, evidence: &Evidence) -> Check {
+    let fill = |s: &str| evidence.bindings.fill(s).unwrap_or_else(|_| s.to_owned());
+    if let Some(requests) = &expect.metadata_requests {
+        return judge_requests(expect, requests, evidence, &fill);
+    }
+    if let Some(mail) = &expect.mail {
+        let n = evidence.mail.len();
+        return check(
+            expect,
+            n == mail.count,
+            format!("{} message(s) to the user", mail.count),
+            format!("{n} message(s)"),
+        );
+    }
+    let expected = describe_expectation(expect, &fill);
+    let step = match target_step(expect, evidence) {
+        Ok(step) => step,
+        Err(why) => return untestable(expect, expected, why),
+    };
+    match &step.result {
+        StepResult::Authorize { outcome, pages } => {
+            judge_authorize(expect, outcome, pages, expected, &fill)
+        }
+        StepResult::Token { responses } => {
+            if let Some(n) = expect.successes {
+                let ok = responses.iter().filter(|r| r.status == 200).count();
+                let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+                return check(
+                    expect,
+                    ok == usize::from(n),
+                    expected,
+                    format!("{ok} succeeded; statuses {statuses:?}"),
+                );
+            }
+            let Some(first) = responses.first() else {
+                return untestable(expect, expected, "no token response".to_owned());
+            };
+            judge_response(expect, first.status, &first.body, expected)
+        }
+        StepResult::Discover { status, json } | StepResult::Http { status, json, .. } => {
+            judge_response(expect, *status, json, expected)
+        }
+        StepResult::Done | StepResult::Failed { .. } => untestable(
+            expect,
+            expected,
+            format!(
+                "step {} ({}) produces no response",
+                step.index + 1,
+                step.kind
+            ),
+        ),
+    }
+}
+
+fn describe_expectation(expect: &Expect, fill: &dyn Fn(&str) -> String) -> String {
+    let mut parts = Vec::new();
+    if let Some(o) = expect.outcome {
+        parts.push(format!("outcome {o:?}"));
+    }
+    if let Some(s) = expect.status {
+        parts.push(format!("status {s}"));
+    }
+    if let Some(e) = &expect.error {
+        parts.push(format!("error {e:?}"));
+    }
+    if let Some(j) = &expect.json {
+        parts.push(describe_json(j));
+    }
+    if let Some(p) = &expect.param {
+        match (&p.equals, p.present) {
+            (Some(v), _) => parts.push(format!("parameter {} = {:?}", p.name, fill(v))),
+            (None, Some(false)) => parts.push(format!("no parameter {}", p.name)),
+            _ => parts.push(format!("parameter {} present", p.name)),
+        }
+    }
+    if let Some(p) = &expect.page {
+        if let Some(t) = &p.contains {
+            parts.push(format!("a page showing {:?}", fill(t)));
+        }
+        if let Some(t) = &p.lacks {
+            parts.push(format!("no page showing {:?}", fill(t)));
+        }
+    }
+    if let Some(n) = expect.successes {
+        parts.push(format!("{n} of the concurrent requests succeed"));
+    }
+    parts.join(", ")
+}
+
+fn describe_json(j: &JsonExpect) -> String {
+    match (&j.equals, &j.contains, j.present) {
+        (Some(v), _, _) => format!("{} = {v}", j.pointer),
+        (None, Some(v), _) => format!("{} contains {v}", j.pointer),
+        (None, None, Some(false)) => format!("{} absent", j.pointer),
+        _ => format!("{} present", j.pointer),
+    }
+}
+
+fn summary(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Redirected { location, params } => {
+            let shown: Vec<String> = params
+                .iter()
+                .map(|(k, v)| {
+                    if k == "code" {
+                        format!("{k}=…")
+                    } else {
+                        format!("{k}={v}")
+                    }
+                })
+                .collect();
+            let base = location.as_str().split('?').next().unwrap_or_default();
+            format!("redirected to {base} with {}", shown.join("&"))
+        }
+        Outcome::ErrorPage { status, body } => {
+            format!(
+                "error page {status}: {}",
+                crate::agent::page_text(body, 200)
+            )
+        }
+        Outcome::Stuck {
+            url,
+            status,
+            reason,
+        } => {
+            format!(
+                "stopped at {} (status {status}): {reason}",
+                crate::agent::redact_url(url)
+            )
+        }
+    }
+}
+
+fn judge_authorize(
+    expect: &Expect,
+    outcome: &Outcome,
+    pages: &[crate::agent::Page],
+    expected: String,
+    fill: &dyn Fn(&str) -> String,
+) -> Check {
+    let actual = summary(outcome);
+    let params = match outcome {
+        Outcome::Redirected { params, .. } => Some(params),
+        _ => None,
+    };
+    let error_param = params.and_then(|p| p.get("error"));
+    let mut held = true;
+    if let Some(kind) = expect.outcome {
+        held &= match kind {
+            OutcomeKind::ErrorPage => {
+                matches!(outcome, Outcome::ErrorPage { status, .. } if (400..500).contains(status))
+            }
+            OutcomeKind::RedirectCode => {
+                params.is_some_and(|p| p.contains_key("code") && !p.contains_key("error"))
+            }
+            OutcomeKind::RedirectError => error_param.is_some(),
+            OutcomeKind::NotRedirected => params.is_none(),
+        };
+    }
+    if let Some(error) = &expect.error {
+        held &= match outcome {
+            Outcome::ErrorPage { body, .. } => body.contains(error.as_str()),
+            _ => error_param == Some(error),
+        };
+    }
+    if let Some(p) = &expect.param {
+        let value = params.and_then(|ps| ps.get(&p.name));
+        if let Some(want) = &p.equals {
+            held &= value == Some(&fill(want));
+        }
+        if let Some(present) = p.present {
+            held &= value.is_some() == present;
+        }
+    }
+    if let Some(p) = &expect.page {
+        let scoped: Vec<&crate::agent::Page> = pages
+            .iter()
+            .filter(|page| p.form.as_deref().is_none_or(|id| page.form(id).is_some()))
+            .collect();
+        if let Some(text) = &p.contains {
+            let text = fill(text);
+            held &= scoped.iter().any(|page| page.body.contains(&text));
+        }
+        if let Some(text) = &p.lacks {
+            let text = fill(text);
+            held &= !scoped.iter().any(|page| page.body.contains(&text));
+        }
+        if p.form.is_some() && scoped.is_empty() {
+            return check(
+                expect,
+                false,
+                expected,
+                format!("no page had that form; {actual}"),
+            );
+        }
+    }
+    if expect.json.is_some() || expect.status.is_some() || expect.successes.is_some() {
+        return untestable(
+            expect,
+            expected,
+            "an authorize step has no status or JSON body to judge".to_owned(),
+        );
+    }
+    check(expect, held, expected, actual)
+}
+
+fn judge_response(
+    expect: &Expect,
+    status: u16,
+    json: &serde_json::Value,
+    expected: String,
+) -> Check {
+    let mut held = true;
+    if let Some(want) = expect.status {
+        held &= status == want;
+    }
+    if let Some(error) = &expect.error {
+        held &= json.get("error").and_then(serde_json::Value::as_str) == Some(error.as_str());
+    }
+    let mut actual = format!("status {status}, body {}", truncate(&json.to_string(), 300));
+    if let Some(j) = &expect.json {
+        let member = json.pointer(&j.pointer);
+        actual = format!(
+            "status {status}, {} = {}",
+            j.pointer,
+            member.map_or("(absent)".to_owned(), ToString::to_string)
+        );
+        let as_json = |v: &toml::Value| serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+        if let Some(v) = &j.equals {
+            held &= member == Some(&as_json(v));
+        }
+        if let Some(v) = &j.contains {
+            held &= member
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|a| a.contains(&as_json(v)));
+        }
+        if let Some(present) = j.present {
+            held &= member.is_some() == present;
+        }
+    }
+    if expect.outcome.is_some() || expect.param.is_some() || expect.page.is_some() {
+        return untestable(
+            expect,
+            expected,
+            "this step is not an authorization request".to_owned(),
+        );
+    }
+    check(expect, held, expected, actual)
+}
+
+fn judge_requests(
+    expect: &Expect,
+    r: &RequestsExpect,
+    evidence: &Evidence,
+    fill: &dyn Fn(&str) -> String,
+) -> Check {
+    let (host, path) = match (&r.url, &r.host) {
+        (Some(url), _) => {
+            let url = fill(url);
+            match url::Url::parse(&url) {
+                Ok(u) => (
+                    u.host_str().unwrap_or_default().to_owned(),
+                    Some(u.path().to_owned()),
+                ),
+                Err(e) => return untestable(expect, String::new(), format!("bad URL {url}: {e}")),
+            }
+        }
+        (None, Some(host)) => (fill(host), None),
+        (None, None) => {
+            return untestable(
+                expect,
+                String::new(),
+                "metadata_requests needs url or host".to_owned(),
+            );
+        }
+    };
+    let matching: Vec<_> = evidence
+        .host_requests
+        .iter()
+        .filter(|e| e.host == host && path.as_ref().is_none_or(|p| &e.path == p))
+        .collect();
+    let n = matching.len();
+    let mut held = r.count.is_none_or(|c| n == c)
+        && r.min.is_none_or(|m| n >= m)
+        && r.max.is_none_or(|m| n <= m);
+    let offending: Vec<String> = matching
+        .iter()
+        .flat_map(|e| e.headers.iter().map(|(name, _)| name.to_ascii_lowercase()))
+        .filter(|name| {
+            r.without_headers
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(name))
+        })
+        .collect();
+    held &= offending.is_empty();
+    let target = format!("{host}{}", path.unwrap_or_default());
+    let mut expected = match (r.count, r.min, r.max) {
+        (Some(c), _, _) => format!("{c} request(s) to {target}"),
+        (None, min, max) => format!(
+            "between {} and {} request(s) to {target}",
+            min.unwrap_or(0),
+            max.map_or("any".to_owned(), |m| m.to_string())
+        ),
+    };
+    if !r.without_headers.is_empty() {
+        let _ = write!(expected, " without headers {:?}", r.without_headers);
+    }
+    let mut actual = format!("{n} request(s)");
+    if !offending.is_empty() {
+        let _ = write!(actual, " carrying {offending:?}");
+    }
+    check(expect, held, expected, actual)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}

@@ -1,0 +1,489 @@
+//! Running one scenario: mount its routes, walk its steps over the wire, keep the evidence.
+//!
+//! The runner reaches the AS only through HTTP. It records, per step, what came back (pages,
+//! redirects, token answers); the metadata host's journal and the inbox are read afterwards, and
+//! everything is merged by the process-wide sequence number into one ordered evidence log. A step
+//! that cannot complete (a transport error, a missing captured value) stops the scenario: later
+//! expectations that need its result are `untestable`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use metadata_host::MetadataHost;
+use serde::Serialize;
+use url::Url;
+
+use super::Scenario;
+use super::file::{AuthorizeStep, ConsentChoice, LoginChoice, PkceChoice, Step, TokenStep};
+use super::template::Bindings;
+use crate::HarnessError;
+use crate::agent::{
+    self, AuthorizeRequest, Consent, Login, Outcome, Page, TokenResponse, Trust, UserAgent,
+};
+use crate::pkce::Pkce;
+
+/// Where the AS under test lives and how its users sign in.
+#[derive(Debug, Clone)]
+pub struct AsUnderTest {
+    /// Issuer identifier.
+    pub issuer: String,
+    /// Authorization endpoint.
+    pub authorization_endpoint: String,
+    /// Token endpoint.
+    pub token_endpoint: String,
+    /// What a user agent trusts and how it resolves names.
+    pub trust: Trust,
+}
+
+/// The signed-in user a scenario acts as.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    /// E-mail address (login codes go here).
+    pub email: String,
+    /// User name for password login.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// Everything a scenario run needs from its surroundings.
+#[derive(Debug, Clone, Copy)]
+pub struct Surroundings<'a> {
+    /// The metadata host.
+    pub hosts: &'a MetadataHost,
+    /// Base URL of the inbox API.
+    pub inbox: &'a str,
+    /// Fixture folder.
+    pub fixtures: &'a Path,
+    /// Where loopback redirects point.
+    pub callback: &'a str,
+}
+
+/// The result of one step.
+#[derive(Debug, Clone)]
+pub enum StepResult {
+    /// AS metadata fetched.
+    Discover {
+        /// HTTP status.
+        status: u16,
+        /// Body as JSON (`Null` if not JSON).
+        json: serde_json::Value,
+    },
+    /// An authorization request walked to its end.
+    Authorize {
+        /// How it ended.
+        outcome: Outcome,
+        /// Every page seen.
+        pages: Vec<Page>,
+    },
+    /// Token endpoint answers (several when sent concurrently).
+    Token {
+        /// The answers, in completion order.
+        responses: Vec<TokenResponse>,
+    },
+    /// A raw HTTP exchange.
+    Http {
+        /// HTTP status.
+        status: u16,
+        /// Body as JSON (`Null` if not JSON).
+        json: serde_json::Value,
+        /// Body as text.
+        body: String,
+    },
+    /// A route was replaced or time passed.
+    Done,
+    /// The step could not complete.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One executed step.
+#[derive(Debug, Clone)]
+pub struct StepRecord {
+    /// Position in the scenario (0-based).
+    pub index: usize,
+    /// Its id, if declared.
+    pub id: Option<String>,
+    /// Its kind.
+    pub kind: &'static str,
+    /// What happened.
+    pub result: StepResult,
+}
+
+/// One entry of the merged evidence log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// Process-wide order.
+    pub seq: u64,
+    /// `harness`, `metadata-host` or `mail`.
+    pub source: &'static str,
+    /// The entry, secrets redacted.
+    pub detail: serde_json::Value,
+}
+
+/// Everything a scenario run produced, before judging.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    /// Step results in order (steps after a failed one are absent).
+    pub steps: Vec<StepRecord>,
+    /// The bindings at the end (with captured values).
+    pub bindings: Bindings,
+    /// Requests to this scenario's virtual hosts.
+    pub host_requests: Vec<mock_kit::JournalEntry>,
+    /// Messages to this scenario's user.
+    pub mail: Vec<agent::MailMessage>,
+    /// The merged, ordered log.
+    pub log: Vec<Event>,
+}
+
+/// Runs `scenario`'s routes and steps against `target` as `user`.
+pub async fn execute(
+    scenario: &Scenario,
+    target: &AsUnderTest,
+    user: &TestUser,
+    around: Surroundings<'_>,
+) -> Result<Evidence, HarnessError> {
+    let mut bindings = Bindings {
+        ns: scenario.namespace(),
+        hosts_port: around.hosts.port(),
+        issuer: target.issuer.clone(),
+        callback: around.callback.to_owned(),
+        captured: BTreeMap::new(),
+    };
+    // The scenario's hosts resolve to the metadata host for the user agent too (raw http steps).
+    let mut trust = target.trust.clone();
+    let ns_suffix = format!(".{}", bindings.ns);
+    for (url, value) in &scenario.file.routes {
+        let url = bindings
+            .fill(url)
+            .map_err(|e| HarnessError::Scenario(e.to_string()))?;
+        mount(around, &bindings, &url, value)?;
+        if let Some(host) = Url::parse(&url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+        {
+            trust.resolve.push((host, around.hosts.addr()));
+        }
+    }
+    let mut ua = UserAgent::new(&trust)?;
+    let mut records = Vec::new();
+    for (index, step) in scenario.file.steps.iter().enumerate() {
+        let result =
+            match run_step(step, target, user, around, &mut bindings, &mut ua, &trust).await {
+                Ok(result) => result,
+                Err(error) => StepResult::Failed {
+                    reason: error.to_string(),
+                },
+            };
+        let failed = matches!(result, StepResult::Failed { .. });
+        records.push(StepRecord {
+            index,
+            id: step.id().map(str::to_owned),
+            kind: step.kind(),
+            result,
+        });
+        if failed {
+            break;
+        }
+    }
+
+    let host_requests: Vec<_> = around
+        .hosts
+        .journal()
+        .entries()
+        .into_iter()
+        .filter(|e| e.host.ends_with(&ns_suffix))
+        .collect();
+    let mail = agent::Inbox::new(ua.http().clone(), around.inbox)
+        .messages_for(&user.email)
+        .await
+        .unwrap_or_default();
+    let mut log: Vec<Event> = ua
+        .history()
+        .into_iter()
+        .map(|x| Event {
+            seq: x.seq,
+            source: "harness",
+            detail: json(&x),
+        })
+        .collect();
+    log.extend(host_requests.iter().map(|e| Event {
+        seq: e.seq,
+        source: "metadata-host",
+        detail: json(e),
+    }));
+    log.extend(mail.iter().map(|m| Event {
+        seq: m.seq,
+        source: "mail",
+        detail: serde_json::json!({ "to": m.rcpt_to, "subject": m.subject, "body": "[redacted: holds a login code]" }),
+    }));
+    log.sort_by_key(|e| e.seq);
+    Ok(Evidence {
+        steps: records,
+        bindings,
+        host_requests,
+        mail,
+        log,
+    })
+}
+
+fn json(value: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+fn mount(
+    around: Surroundings<'_>,
+    bindings: &Bindings,
+    url: &str,
+    value: &toml::Value,
+) -> Result<(), HarnessError> {
+    let parsed =
+        Url::parse(url).map_err(|e| HarnessError::Scenario(format!("route URL {url}: {e}")))?;
+    let host = parsed.host_str().unwrap_or_default().to_owned();
+    let route = super::build_route(value, bindings, around.fixtures)
+        .map_err(|e| HarnessError::Scenario(format!("route {url}: {e}")))?;
+    around.hosts.mount(&host, parsed.path(), route);
+    Ok(())
+}
+
+fn fill(bindings: &Bindings, text: &str) -> Result<String, HarnessError> {
+    bindings
+        .fill(text)
+        .map_err(|e| HarnessError::Scenario(e.to_string()))
+}
+
+async fn run_step(
+    step: &Step,
+    target: &AsUnderTest,
+    user: &TestUser,
+    around: Surroundings<'_>,
+    bindings: &mut Bindings,
+    ua: &mut UserAgent,
+    trust: &Trust,
+) -> Result<StepResult, HarnessError> {
+    match step {
+        Step::Discover(s) => {
+            let url = metadata_url(&target.issuer)?;
+            let response = ua.http().get(url).send().await?;
+            let status = response.status().as_u16();
+            let json = response.json().await.unwrap_or(serde_json::Value::Null);
+            capture(bindings, s.id.as_deref(), "status", &status.to_string());
+            Ok(StepResult::Discover { status, json })
+        }
+        Step::Authorize(s) => {
+            if s.fresh_browser {
+                *ua = UserAgent::new(trust)?;
+            }
+            authorize(s, target, user, around, bindings, ua).await
+        }
+        Step::Token(s) => token(s, target, bindings, ua).await,
+        Step::Http(s) => {
+            let url = fill(bindings, &s.url)?;
+            let method = reqwest::Method::from_bytes(s.method.as_bytes())
+                .map_err(|e| HarnessError::Scenario(format!("method {}: {e}", s.method)))?;
+            let mut request = ua.http().request(method, &url);
+            for (name, value) in &s.headers {
+                request = request.header(name, fill(bindings, value)?);
+            }
+            if let Some(body) = &s.body {
+                request = request.body(fill(bindings, body)?);
+            }
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let body = String::from_utf8_lossy(&response.bytes().await?).into_owned();
+            let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+            capture(bindings, s.id.as_deref(), "status", &status.to_string());
+            Ok(StepResult::Http { status, json, body })
+        }
+        Step::Route(s) => {
+            let url = fill(bindings, &s.url)?;
+            mount(around, bindings, &url, &s.reply)?;
+            Ok(StepResult::Done)
+        }
+        Step::Wait(s) => {
+            tokio::time::sleep(Duration::from_millis(s.ms)).await;
+            Ok(StepResult::Done)
+        }
+    }
+}
+
+fn metadata_url(issuer: &str) -> Result<Url, HarnessError> {
+    // RFC 8414 §3: the well-known segment goes between the host and the issuer's path.
+    let parsed = Url::parse(issuer)?;
+    let path = parsed.path().trim_end_matches('/');
+    let mut url = parsed.clone();
+    url.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
+    Ok(url)
+}
+
+fn capture(bindings: &mut Bindings, id: Option<&str>, name: &str, value: &str) {
+    if let Some(id) = id {
+        bindings
+            .captured
+            .insert(format!("{id}.{name}"), value.to_owned());
+    }
+}
+
+async fn authorize(
+    s: &AuthorizeStep,
+    target: &AsUnderTest,
+    user: &TestUser,
+    around: Surroundings<'_>,
+    bindings: &mut Bindings,
+    ua: &UserAgent,
+) -> Result<StepResult, HarnessError> {
+    let client_id = fill(bindings, &s.client_id)?;
+    let redirect_uri = fill(bindings, &s.redirect_uri)?;
+    let mut request = AuthorizeRequest::new(&client_id, &redirect_uri);
+    request.scope = s.scope.as_deref().map(|v| fill(bindings, v)).transpose()?;
+    let pkce = Pkce::generate();
+    match s.pkce {
+        PkceChoice::S256 => request.pkce = Some(pkce.clone()),
+        PkceChoice::None => request.pkce = None,
+        PkceChoice::Plain => {
+            request.pkce = None;
+            request
+                .extra
+                .push(("code_challenge".to_owned(), pkce.verifier.clone()));
+            request
+                .extra
+                .push(("code_challenge_method".to_owned(), "plain".to_owned()));
+        }
+    }
+    for (name, value) in &s.extra {
+        request.extra.push((name.clone(), fill(bindings, value)?));
+    }
+    let mut url = request.url(&target.authorization_endpoint)?;
+    if let Some(response_type) = &s.response_type {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                if k == "response_type" {
+                    (k.into_owned(), response_type.clone())
+                } else {
+                    (k.into_owned(), v.into_owned())
+                }
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(&pairs);
+    }
+    let login = match s.login {
+        LoginChoice::Email => Login::EmailCode {
+            email: user.email.clone(),
+            inbox: around.inbox.to_owned(),
+        },
+        LoginChoice::Password => Login::Password {
+            username: user.username.clone(),
+            password: user.password.clone(),
+        },
+    };
+    let consent = match s.consent {
+        ConsentChoice::Allow => Consent::Allow,
+        ConsentChoice::Deny => Consent::Deny,
+    };
+    let walk = ua.authorize(&url, &login, consent).await?;
+    let id = s.id.as_deref();
+    capture(bindings, id, "client_id", &client_id);
+    capture(bindings, id, "redirect_uri", &redirect_uri);
+    capture(bindings, id, "state", &request.state);
+    capture(bindings, id, "code_verifier", &pkce.verifier);
+    if let Outcome::Redirected { params, .. } = &walk.outcome {
+        for name in ["code", "iss", "error"] {
+            if let Some(value) = params.get(name) {
+                capture(bindings, id, name, value);
+            }
+        }
+    }
+    Ok(StepResult::Authorize {
+        outcome: walk.outcome,
+        pages: walk.pages,
+    })
+}
+
+async fn token(
+    s: &TokenStep,
+    target: &AsUnderTest,
+    bindings: &mut Bindings,
+    ua: &UserAgent,
+) -> Result<StepResult, HarnessError> {
+    let mut form: BTreeMap<String, String> = BTreeMap::new();
+    let captured = |bindings: &Bindings, step: &str, name: &str| {
+        bindings
+            .captured
+            .get(&format!("{step}.{name}"))
+            .cloned()
+            .ok_or_else(|| HarnessError::Scenario(format!("step {step:?} captured no {name}")))
+    };
+    if let Some(flow) = &s.exchange {
+        form.insert("grant_type".into(), "authorization_code".into());
+        form.insert("code".into(), captured(bindings, flow, "code")?);
+        form.insert(
+            "redirect_uri".into(),
+            captured(bindings, flow, "redirect_uri")?,
+        );
+        form.insert("client_id".into(), captured(bindings, flow, "client_id")?);
+        form.insert(
+            "code_verifier".into(),
+            captured(bindings, flow, "code_verifier")?,
+        );
+    }
+    if let Some(previous) = &s.refresh {
+        form.insert("grant_type".into(), "refresh_token".into());
+        form.insert(
+            "refresh_token".into(),
+            captured(bindings, previous, "refresh_token")?,
+        );
+        if let Ok(client_id) = captured(bindings, previous, "client_id") {
+            form.insert("client_id".into(), client_id);
+        }
+    }
+    for (name, value) in &s.form {
+        if value.is_empty() {
+            form.remove(name);
+        } else {
+            form.insert(name.clone(), fill(bindings, value)?);
+        }
+    }
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut responses = Vec::new();
+    if s.concurrent <= 1 {
+        responses.push(ua.token(&target.token_endpoint, &pairs).await?);
+    } else {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..s.concurrent {
+            let ua = ua.clone();
+            let endpoint = target.token_endpoint.clone();
+            let owned: Vec<(String, String)> = form.clone().into_iter().collect();
+            tasks.spawn(async move {
+                let pairs: Vec<(&str, &str)> = owned
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                ua.token(&endpoint, &pairs).await
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            responses.push(done.map_err(|e| HarnessError::Scenario(format!("token task: {e}")))??);
+        }
+    }
+    let id = s.id.as_deref();
+    if let Some(first) = responses
+        .iter()
+        .find(|r| r.status == 200)
+        .or(responses.first())
+    {
+        capture(bindings, id, "status", &first.status.to_string());
+        for name in ["access_token", "refresh_token", "error"] {
+            if let Some(value) = first.str(name) {
+                capture(bindings, id, name, value);
+            }
+        }
+        if let Some(client_id) = form.get("client_id") {
+            capture(bindings, id, "client_id", client_id);
+        }
+    }
+    Ok(StepResult::Token { responses })
+}
