@@ -386,6 +386,23 @@ async fn refuses_plain_http_and_non_urls() {
 }
 
 #[tokio::test]
+async fn the_lenient_url_fault_makes_plain_http_fetches_visible_on_the_wire() {
+    let tls_host = Host::serve(Router::new()).await;
+    let plain = mock_kit::serve_http(Router::new().route("/c.json", get(|| async { json(DOC) })))
+        .await
+        .unwrap();
+    let url = format!("{}/c.json", plain.origin(HOST));
+    assert_eq!(
+        requirement(tls_host.fetcher(&[]).fetch(&url).await),
+        "CIMD-URL-01"
+    );
+    assert_eq!(plain.journal().count(HOST, "/c.json"), 0);
+    let lenient = tls_host.fetcher(&[Fault::LenientClientIdUrl]);
+    assert_eq!(&lenient.fetch(&url).await.unwrap().body[..], DOC.as_bytes());
+    assert_eq!(plain.journal().count(HOST, "/c.json"), 1);
+}
+
+#[tokio::test]
 async fn an_untrusted_certificate_or_a_closed_port_is_a_failed_retrieval() {
     let host = Host::serve(Router::new().route("/c.json", get(|| async { json(DOC) }))).await;
     // Only the platform roots: the test CA is not trusted.

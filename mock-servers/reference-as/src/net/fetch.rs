@@ -5,7 +5,8 @@
 //! byte cap counted while reading, whatever Content-Length claims (CIMD-SEC-06); no proxy (a proxy
 //! would resolve names itself and bypass the SSRF guard); no decompression (the workspace builds
 //! reqwest without gzip/brotli/zstd, so a compression bomb arrives as its compressed bytes and
-//! meets the cap); no cookies, no `Authorization`, no `Referer` (CIMD-SEC-10). Names resolve
+//! meets the cap; should feature unification ever switch decompression on, the count still
+//! applies, because `chunk()` yields decoded bytes); no cookies, no `Authorization`, no `Referer` (CIMD-SEC-10). Names resolve
 //! through [`GuardedResolver`] (CIMD-SEC-01), and IP-literal URLs, which skip any resolver, are
 //! refused here. The platform's roots are trusted, plus any extra roots (a test CA).
 //!
@@ -85,7 +86,6 @@ impl Fetcher {
         limits: &FetchLimits,
         faults: &Faults,
     ) -> Result<Self, NetError> {
-        mock_kit::install_crypto_provider();
         let mut roots = Vec::new();
         for (index, pem) in net.extra_roots_pem.iter().enumerate() {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
