@@ -533,9 +533,24 @@ impl Inbox {
 
 /// The visible text of an HTML page, whitespace folded, at most `max` characters.
 pub fn page_text(html: &str, max: usize) -> String {
+    // Style and script contents are not visible text.
+    let mut visible = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find("<style").or_else(|| rest.find("<script")) {
+        visible.push_str(&rest[..start]);
+        let closing = if rest[start..].starts_with("<style") {
+            "</style>"
+        } else {
+            "</script>"
+        };
+        rest = rest[start..]
+            .find(closing)
+            .map_or("", |end| &rest[start + end + closing.len()..]);
+    }
+    visible.push_str(rest);
     let mut text = String::new();
     let mut in_tag = false;
-    for c in html.chars() {
+    for c in visible.chars() {
         match c {
             '<' => in_tag = true,
             '>' => {

@@ -20,6 +20,7 @@ use reference_as::faults::Faults;
 
 use crate::HarnessError;
 use crate::agent::{Trust, UserAgent};
+use crate::scenario::run::{AsUnderTest, TestUser};
 
 /// Host name the reference AS is served under (browsers and curl resolve it to loopback).
 pub const AS_HOST: &str = "localhost";
@@ -45,12 +46,15 @@ const WEB_DOCUMENT: &str = include_str!("../../fixtures/metadata/demo-web-client
 /// How to start the ecosystem.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Faults to switch on in the reference AS.
+    /// Faults to switch on in the shared reference AS.
     pub faults: Faults,
-    /// The AS's ephemeral-client policy (the default is open).
+    /// The shared AS's ephemeral-client policy (the default is open).
     pub policy: EphemeralPolicy,
     /// Where to keep the CA certificate; a fresh temporary folder when `None`.
     pub state_dir: Option<PathBuf>,
+    /// Test users besides the demo user (`user-N@users.example`), e.g. one per scenario so
+    /// concurrent scenarios never read each other's login codes.
+    pub extra_users: usize,
 }
 
 /// All parties, running. Dropping it stops them.
@@ -61,10 +65,11 @@ pub struct Ecosystem {
     pub hosts: MetadataHost,
     /// The SMTP sink and inbox.
     pub mail: MailServer,
-    /// The reference authorization server.
+    /// The shared reference authorization server.
     pub server: RunningAs,
     /// Path of the CA certificate file.
     pub ca_file: PathBuf,
+    users: Vec<TestUser>,
     state: StateDir,
 }
 
@@ -89,25 +94,17 @@ impl Ecosystem {
         let mail = MailServer::spawn(MailConfig::default())
             .await
             .map_err(party)?;
-
-        let mut config = Config {
-            public_host: AS_HOST.to_owned(),
-            ..Config::default()
-        };
-        config.smtp.host = mail.smtp_addr().ip().to_string();
-        config.smtp.port = mail.smtp_addr().port();
-        config.users = vec![reference_as::config::UserConfig {
-            username: DEMO_USERNAME.to_owned(),
+        let mut users = vec![TestUser {
             email: DEMO_EMAIL.to_owned(),
-            password: reference_as::config::Password(DEMO_PASSWORD.to_owned()),
+            username: DEMO_USERNAME.to_owned(),
+            password: DEMO_PASSWORD.to_owned(),
         }];
-        config.ephemeral_clients = options.policy;
-        config.network.trusted_ca = Some(ca_file.clone());
-        config.network.resolve.insert(
-            format!("*.{CLIENT_DOMAIN}"),
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-        );
-        config.faults = options.faults;
+        users.extend((1..=options.extra_users).map(|n| TestUser {
+            email: format!("user-{n}@users.example"),
+            username: format!("user-{n}"),
+            password: format!("password of user {n}"),
+        }));
+        let config = reference_config(&ca_file, &mail, &users, options.policy, options.faults);
         let server = reference_as::spawn(config, Some(ca.server_config()))
             .await
             .map_err(party)?;
@@ -118,11 +115,25 @@ impl Ecosystem {
             mail,
             server,
             ca_file,
+            users,
             state,
         };
         ecosystem.mount_document(DEMO_NATIVE, NATIVE_DOCUMENT)?;
         ecosystem.mount_document(DEMO_WEB, WEB_DOCUMENT)?;
         Ok(ecosystem)
+    }
+
+    /// Starts another reference AS wired to the same hosts, mail and users, with its own policy
+    /// and faults (for scenarios that set the policy, and for negative runs).
+    pub async fn spawn_reference_as(
+        &self,
+        policy: EphemeralPolicy,
+        faults: Faults,
+    ) -> Result<RunningAs, HarnessError> {
+        let config = reference_config(&self.ca_file, &self.mail, &self.users, policy, faults);
+        reference_as::spawn(config, Some(self.ca.server_config()))
+            .await
+            .map_err(party)
     }
 
     fn mount_document(&self, (host, path): (&str, &str), json: &str) -> Result<(), HarnessError> {
@@ -132,7 +143,7 @@ impl Ecosystem {
         Ok(())
     }
 
-    /// The AS's issuer identifier.
+    /// The shared AS's issuer identifier.
     pub fn issuer(&self) -> String {
         self.server.issuer().to_owned()
     }
@@ -147,28 +158,80 @@ impl Ecosystem {
         self.mail.http_url()
     }
 
-    /// What a user agent on this machine needs: the CA and the names of the test network.
-    pub fn trust(&self) -> Trust {
+    /// The users every reference AS of this ecosystem knows; index 0 is the demo user.
+    pub fn users(&self) -> &[TestUser] {
+        &self.users
+    }
+
+    /// What a user agent needs to reach `server`: the CA and the names of the test network.
+    pub fn trust_for(&self, server: &RunningAs) -> Trust {
         let loopback = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         Trust {
             ca_pem: vec![self.ca.cert_pem().to_owned()],
             resolve: vec![
-                (AS_HOST.to_owned(), loopback(self.server.addr().port())),
+                (AS_HOST.to_owned(), loopback(server.addr().port())),
                 (DEMO_NATIVE.0.to_owned(), loopback(self.hosts.port())),
                 (DEMO_WEB.0.to_owned(), loopback(self.hosts.port())),
             ],
         }
     }
 
-    /// A fresh user agent (own cookie jar) for this ecosystem.
+    /// [`Ecosystem::trust_for`] the shared AS.
+    pub fn trust(&self) -> Trust {
+        self.trust_for(&self.server)
+    }
+
+    /// A fresh user agent (own cookie jar) for the shared AS.
     pub fn user_agent(&self) -> Result<UserAgent, HarnessError> {
         UserAgent::new(&self.trust())
+    }
+
+    /// `server` described as a scenario target.
+    pub fn as_under_test(&self, server: &RunningAs) -> AsUnderTest {
+        AsUnderTest {
+            issuer: server.issuer().to_owned(),
+            authorization_endpoint: server.url("/authorize"),
+            token_endpoint: server.url("/token"),
+            trust: self.trust_for(server),
+        }
     }
 
     /// The folder holding the CA file.
     pub fn state_dir(&self) -> &Path {
         self.state.path()
     }
+}
+
+/// The reference AS configuration wired to this ecosystem's parties.
+fn reference_config(
+    ca_file: &Path,
+    mail: &MailServer,
+    users: &[TestUser],
+    policy: EphemeralPolicy,
+    faults: Faults,
+) -> Config {
+    let mut config = Config {
+        public_host: AS_HOST.to_owned(),
+        ..Config::default()
+    };
+    config.smtp.host = mail.smtp_addr().ip().to_string();
+    config.smtp.port = mail.smtp_addr().port();
+    config.users = users
+        .iter()
+        .map(|u| reference_as::config::UserConfig {
+            username: u.username.clone(),
+            email: u.email.clone(),
+            password: reference_as::config::Password(u.password.clone()),
+        })
+        .collect();
+    config.ephemeral_clients = policy;
+    config.network.trusted_ca = Some(ca_file.to_owned());
+    config.network.resolve.insert(
+        format!("*.{CLIENT_DOMAIN}"),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+    );
+    config.faults = faults;
+    config
 }
 
 fn party(error: impl std::fmt::Display) -> HarnessError {

@@ -13,17 +13,18 @@
 //!   answers consent, exchanges codes for tokens.
 //! - [`forms`]: reads the forms of a login or consent page.
 //! - [`pkce`]: PKCE values, computed independently of the reference AS.
-//! - [`demo`]: the end-to-end checks `cimd-conformance run` performs until the scenario engine lands.
 //! - [`lint`]: the `lint` command's document and URL checks.
-//! - [`scenario`]: scenario files (format, loading, placeholders), the step runner and the judge.
+//! - [`scenario`]: scenario files (format, loading, placeholders, validation), the step runner and
+//!   the judge.
+//! - [`suite`]: runs many scenarios concurrently against the ecosystem's reference AS.
 
 pub mod agent;
-pub mod demo;
 pub mod ecosystem;
 pub mod forms;
 pub mod lint;
 pub mod pkce;
 pub mod scenario;
+pub mod suite;
 
 /// Why the harness could not finish. A `Target` error is the AS's fault; the others are the
 /// harness's (exit code 2), so a harness bug never reads as a conformance failure.

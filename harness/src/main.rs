@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use cimd_harness::demo::{self, Verdict};
 use cimd_harness::ecosystem::{self, DEMO_NATIVE, DEMO_WEB, Ecosystem, Options};
+use cimd_harness::scenario::judge::Verdict;
+use cimd_harness::scenario::{self, Scenario};
+use cimd_harness::suite::{self, Status};
 use cimd_harness::{lint, pkce::Pkce};
 use clap::{Parser, Subcommand};
 use reference_as::faults::{Fault, Faults};
@@ -24,11 +26,30 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the end-to-end checks against the embedded reference AS and print one line per check.
+    /// Run the scenarios against the embedded reference AS and print one line per check.
     Run {
+        /// Only scenarios whose ID matches this glob (`*` matches anything; repeatable).
+        #[arg(long, value_name = "GLOB")]
+        only: Vec<String>,
         /// Switch on a reference-AS fault (repeatable) to watch the checks for its requirement fail.
         #[arg(long = "fault", value_name = "NAME")]
         faults: Vec<Fault>,
+        /// Scenarios run at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[command(flatten)]
+        paths: Paths,
+    },
+    /// List the scenarios with their titles.
+    List {
+        #[command(flatten)]
+        paths: Paths,
+    },
+    /// Check every scenario file without running it (placeholders, routes, fixtures, steps,
+    /// expectations, negatives, titles); exit 1 on any problem.
+    Validate {
+        #[command(flatten)]
+        paths: Paths,
     },
     /// Start the reference AS, an HTTPS metadata host and the mail server with a demo
     /// configuration, print how to walk a code flow with curl or a browser, and wait for Ctrl-C.
@@ -53,6 +74,48 @@ enum Command {
     },
 }
 
+/// Where the data lives.
+#[derive(Debug, clap::Args)]
+struct Paths {
+    /// The scenarios folder (default: ./scenarios, else the one in the source tree).
+    #[arg(long, value_name = "DIR")]
+    scenarios: Option<PathBuf>,
+    /// The fixtures folder (default: ./fixtures, else the one in the source tree).
+    #[arg(long, value_name = "DIR")]
+    fixtures: Option<PathBuf>,
+}
+
+impl Paths {
+    fn resolve(chosen: Option<&PathBuf>, name: &str) -> PathBuf {
+        if let Some(path) = chosen {
+            return path.clone();
+        }
+        let here = PathBuf::from(name);
+        if here.is_dir() {
+            return here;
+        }
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(name)
+    }
+
+    fn scenarios(&self) -> PathBuf {
+        Self::resolve(self.scenarios.as_ref(), "scenarios")
+    }
+
+    fn fixtures(&self) -> PathBuf {
+        Self::resolve(self.fixtures.as_ref(), "fixtures")
+    }
+
+    fn load(&self) -> anyhow::Result<Vec<Scenario>> {
+        let dir = self.scenarios();
+        scenario::load_all(&dir).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("cannot load scenarios:\n{}", lines.join("\n"))
+        })
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -68,7 +131,14 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Lint { client_id, file } => run_lint(&client_id, &file),
-        Command::Run { faults } => block_on(run(Faults::of(faults))),
+        Command::Run {
+            only,
+            faults,
+            concurrency,
+            paths,
+        } => block_on(run(&paths, &only, Faults::of(faults), concurrency)),
+        Command::List { paths } => list(&paths),
+        Command::Validate { paths } => validate(&paths),
         Command::Serve { state_dir, faults } => block_on(serve(state_dir, Faults::of(faults))),
     };
     match outcome {
@@ -112,32 +182,104 @@ fn run_lint(client_id: &str, file: &PathBuf) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn run(faults: Faults) -> anyhow::Result<ExitCode> {
+/// `*` matches any run of characters; everything else matches itself.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            let Some(rest) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=rest.len()).any(|i| rest.is_char_boundary(i) && glob_match(tail, &rest[i..]))
+        }
+    }
+}
+
+fn list(paths: &Paths) -> anyhow::Result<ExitCode> {
+    for s in paths.load()? {
+        println!("{:<44} {}", s.id, s.file.title);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate(paths: &Paths) -> anyhow::Result<ExitCode> {
+    let scenarios = paths.load()?;
+    let problems = scenario::validate::validate(&scenarios, &paths.fixtures(), &|_| true);
+    for (id, problem) in &problems {
+        println!("{id}: {problem}");
+    }
+    println!("{} scenarios, {} problems", scenarios.len(), problems.len());
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn run(
+    paths: &Paths,
+    only: &[String],
+    faults: Faults,
+    concurrency: usize,
+) -> anyhow::Result<ExitCode> {
+    let scenarios: Vec<Scenario> = paths
+        .load()?
+        .into_iter()
+        .filter(|s| only.is_empty() || only.iter().any(|g| glob_match(g, &s.id)))
+        .collect();
+    if scenarios.is_empty() {
+        anyhow::bail!("no scenario matches {only:?}");
+    }
     let eco = Ecosystem::start(Options {
         faults: faults.clone(),
+        extra_users: scenarios.len(),
         ..Options::default()
     })
     .await?;
     let started = std::time::Instant::now();
-    let checks = demo::run(&eco).await?;
-    for check in &checks {
-        println!("{check}");
+    let outcomes = suite::run_all(&eco, &scenarios, &paths.fixtures(), concurrency, &|_| {}).await;
+    let (mut passed, mut failed, mut errors) = (0, 0, 0);
+    for outcome in &outcomes {
+        println!("{}  {}", outcome.id, outcome.title);
+        match &outcome.status {
+            Status::Ran => {}
+            Status::NotApplicable(reason) => println!("  not applicable: {reason}"),
+            Status::Error(message) => {
+                errors += 1;
+                println!("  HARNESS ERROR: {message}");
+            }
+        }
+        for check in &outcome.checks {
+            let mark = match check.verdict {
+                Verdict::Pass => "pass",
+                Verdict::Fail => "FAIL",
+                Verdict::Untestable => "UNTESTABLE",
+            };
+            println!("  {mark:<10} {:<14} {}", check.requirement, check.expected);
+            if check.verdict == Verdict::Pass {
+                passed += 1;
+            } else {
+                failed += 1;
+                println!("             actual: {}", check.actual);
+            }
+        }
     }
-    let failed = checks.iter().filter(|c| c.verdict == Verdict::Fail).count();
-    let passed = checks.len() - failed;
     let on: Vec<String> = faults.iter().map(|f| f.name().to_owned()).collect();
     if !on.is_empty() {
         println!("faults switched on: {}", on.join(", "));
     }
     println!(
-        "{passed} passed, {failed} failed ({} checks in {} ms)",
-        checks.len(),
+        "{passed} passed, {failed} failed ({} scenarios, {} checks in {} ms)",
+        outcomes.len(),
+        passed + failed,
         started.elapsed().as_millis()
     );
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
+    Ok(if errors > 0 {
+        ExitCode::from(2)
+    } else if failed > 0 {
         ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

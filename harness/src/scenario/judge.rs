@@ -126,10 +126,10 @@ fn judge_one(expect: &Expect, evidence: &Evidence) -> Check {
             let Some(first) = responses.first() else {
                 return untestable(expect, expected, "no token response".to_owned());
             };
-            judge_response(expect, first.status, &first.body, expected)
+            judge_response(expect, first.status, &first.body, expected, evidence)
         }
         StepResult::Discover { status, json } | StepResult::Http { status, json, .. } => {
-            judge_response(expect, *status, json, expected)
+            judge_response(expect, *status, json, expected, evidence)
         }
         StepResult::Done | StepResult::Failed { .. } => untestable(
             expect,
@@ -300,6 +300,7 @@ fn judge_response(
     status: u16,
     json: &serde_json::Value,
     expected: String,
+    evidence: &Evidence,
 ) -> Check {
     let mut held = true;
     if let Some(want) = expect.status {
@@ -316,7 +317,11 @@ fn judge_response(
             j.pointer,
             member.map_or("(absent)".to_owned(), ToString::to_string)
         );
-        let as_json = |v: &toml::Value| serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+        // Expected values may hold placeholders ("{issuer}").
+        let as_json = |v: &toml::Value| {
+            let raw = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+            evidence.bindings.fill_json(&raw).unwrap_or(raw)
+        };
         if let Some(v) = &j.equals {
             held &= member == Some(&as_json(v));
         }

@@ -9,6 +9,7 @@ pub mod file;
 pub mod judge;
 pub mod run;
 pub mod template;
+pub mod validate;
 
 use std::path::{Path, PathBuf};
 
@@ -149,6 +150,17 @@ pub fn build_route(
     let filled = bindings.fill_json(&json).map_err(|e| e.to_string())?;
     let spec = RouteSpec::deserialize(filled).map_err(|e| e.to_string())?;
     Route::try_from(spec).map_err(|e| e.to_string())
+}
+
+/// The `[reference_as.ephemeral_clients]` table as the reference AS's policy, placeholders filled
+/// (so allow-lists can name the scenario's own hosts: `"*.{ns}"`).
+pub fn policy(
+    table: &toml::Value,
+    bindings: &Bindings,
+) -> Result<reference_as::cimd::policy::EphemeralPolicy, String> {
+    let json = serde_json::to_value(table).map_err(|e| e.to_string())?;
+    let filled = bindings.fill_json(&json).map_err(|e| e.to_string())?;
+    reference_as::cimd::policy::EphemeralPolicy::deserialize(filled).map_err(|e| e.to_string())
 }
 
 /// Replaces `document = "path"` (here and in `then`) with the fixture file's JSON.

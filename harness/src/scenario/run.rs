@@ -156,6 +156,9 @@ pub async fn execute(
     // The scenario's hosts resolve to the metadata host for the user agent too (raw http steps).
     let mut trust = target.trust.clone();
     let ns_suffix = format!(".{}", bindings.ns);
+    // Requests count as this scenario's when they go to its namespace or to a host its routes name
+    // outside it (such as `localhost` in SSRF scenarios).
+    let mut own_hosts: Vec<String> = Vec::new();
     for (url, value) in &scenario.file.routes {
         let url = bindings
             .fill(url)
@@ -165,7 +168,8 @@ pub async fn execute(
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned))
         {
-            trust.resolve.push((host, around.hosts.addr()));
+            trust.resolve.push((host.clone(), around.hosts.addr()));
+            own_hosts.push(host);
         }
     }
     let mut ua = UserAgent::new(&trust)?;
@@ -195,7 +199,7 @@ pub async fn execute(
         .journal()
         .entries()
         .into_iter()
-        .filter(|e| e.host.ends_with(&ns_suffix))
+        .filter(|e| e.host.ends_with(&ns_suffix) || own_hosts.contains(&e.host))
         .collect();
     let mail = agent::Inbox::new(ua.http().clone(), around.inbox)
         .messages_for(&user.email)

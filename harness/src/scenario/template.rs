@@ -47,6 +47,8 @@ impl Bindings {
             return valid_label(label).then(|| self.hostname(label));
         }
         match name {
+            // The metadata host fills these per request; they pass through untouched.
+            "client_id" | "origin" => Some(format!("{{{name}}}")),
             "ns" => Some(self.ns.clone()),
             "issuer" => Some(self.issuer.clone()),
             "callback" => Some(self.callback.clone()),
