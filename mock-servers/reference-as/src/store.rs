@@ -364,8 +364,11 @@ impl Store {
         } else {
             options.journal_mode(SqliteJournalMode::Wal)
         };
+        // Shared-cache in-memory databases lock whole tables and answer SQLITE_LOCKED, which the
+        // busy timeout does not cover; one connection serialises access instead (SQLite has a
+        // single writer anyway). A file database in WAL mode can take readers in parallel.
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(if in_memory { 1 } else { 4 })
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
