@@ -135,7 +135,7 @@ async fn serve_prints_its_urls_and_the_parties_answer_over_https() {
         BufReader::new(stdout).read_line(&mut line).unwrap();
         line
     });
-    let line = tokio::time::timeout(Duration::from_secs(60), line)
+    let line = tokio::time::timeout(Duration::from_mins(1), line)
         .await
         .unwrap()
         .unwrap();
