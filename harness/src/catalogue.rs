@@ -97,12 +97,15 @@ impl Strength {
     /// permissions and informative rows only record behaviour.
     pub fn severity(self) -> Severity {
         match self {
-            Strength::Must | Strength::MustNot | Strength::Required | Strength::Shall | Strength::ShallNot => {
-                Severity::Fail
-            }
-            Strength::Should | Strength::ShouldNot | Strength::Recommended | Strength::NotRecommended => {
-                Severity::Warn
-            }
+            Strength::Must
+            | Strength::MustNot
+            | Strength::Required
+            | Strength::Shall
+            | Strength::ShallNot => Severity::Fail,
+            Strength::Should
+            | Strength::ShouldNot
+            | Strength::Recommended
+            | Strength::NotRecommended => Severity::Warn,
             Strength::May | Strength::Optional | Strength::Informative => Severity::Info,
         }
     }
@@ -225,8 +228,14 @@ pub enum Family {
 
 impl Family {
     /// Every family, in catalogue order.
-    pub const ALL: [Family; 6] =
-        [Family::Cimd, Family::Mcp, Family::Dcr, Family::Pkjwt, Family::Oauth, Family::Profiles];
+    pub const ALL: [Family; 6] = [
+        Family::Cimd,
+        Family::Mcp,
+        Family::Dcr,
+        Family::Pkjwt,
+        Family::Oauth,
+        Family::Profiles,
+    ];
 
     /// The file name, without `.toml`, that holds this family.
     pub fn file_stem(self) -> &'static str {
@@ -242,7 +251,9 @@ impl Family {
 
     /// The family a catalogue file holds, from its name without `.toml`.
     pub fn from_file_stem(stem: &str) -> Option<Family> {
-        Family::ALL.into_iter().find(|family| family.file_stem() == stem)
+        Family::ALL
+            .into_iter()
+            .find(|family| family.file_stem() == stem)
     }
 
     /// The ID prefixes (with their trailing `-`) this family owns.
@@ -280,9 +291,12 @@ impl RequirementId {
     pub fn parse(raw: &str) -> Option<RequirementId> {
         let (topic, number) = raw.rsplit_once('-')?;
         let number_ok = !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
-        let topic_ok = topic
-            .split('-')
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+        let topic_ok = topic.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        });
         (number_ok && topic_ok).then(|| RequirementId(raw.to_owned()))
     }
 
@@ -382,7 +396,10 @@ impl Catalogue {
     /// Reads every `*.toml` file in `dir` (not recursing) and validates the rows, reporting every
     /// problem of every file at once.
     pub fn load(dir: &Path) -> Result<Catalogue, CatalogueError> {
-        let read_dir_error = |source| CatalogueError::ReadDir { dir: dir.to_owned(), source };
+        let read_dir_error = |source| CatalogueError::ReadDir {
+            dir: dir.to_owned(),
+            source,
+        };
         let mut files = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(read_dir_error)? {
             let path = entry.map_err(read_dir_error)?.path();
@@ -399,14 +416,22 @@ impl Catalogue {
         let mut problems = Vec::new();
         let mut documents = Vec::new();
         let mut requirements: Vec<Requirement> = Vec::new();
-        let mut index = HashMap::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
         for path in &files {
-            let Some((document, rows)) = load_file(path, &mut problems) else { continue };
+            let Some((document, rows)) = load_file(path, &mut problems) else {
+                continue;
+            };
             documents.push(document);
             for row in rows {
                 if let Some(&first) = index.get(row.id.as_str()) {
-                    let first_file = requirements.get(first).map_or_else(|| path.clone(), |other| other.file.clone());
-                    problems.push(Problem::row(path, row.id.as_str(), ProblemKind::DuplicateId(first_file)));
+                    let first_file = requirements
+                        .get(first)
+                        .map_or_else(|| path.clone(), |other| other.file.clone());
+                    problems.push(Problem::row(
+                        path,
+                        row.id.as_str(),
+                        ProblemKind::DuplicateId(first_file),
+                    ));
                     continue;
                 }
                 index.insert(row.id.as_str().to_owned(), requirements.len());
@@ -414,7 +439,11 @@ impl Catalogue {
             }
         }
         if problems.is_empty() {
-            Ok(Catalogue { documents, requirements, index })
+            Ok(Catalogue {
+                documents,
+                requirements,
+                index,
+            })
         } else {
             Err(CatalogueError::Invalid { problems })
         }
@@ -487,7 +516,11 @@ pub enum CatalogueError {
 }
 
 fn list(problems: &[Problem]) -> String {
-    problems.iter().map(|problem| format!("  {problem}")).collect::<Vec<_>>().join("\n")
+    problems
+        .iter()
+        .map(|problem| format!("  {problem}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// One problem in one file, tied to a row when it concerns one.
@@ -503,11 +536,19 @@ pub struct Problem {
 
 impl Problem {
     fn file(file: &Path, kind: ProblemKind) -> Problem {
-        Problem { file: file.to_owned(), row: None, kind }
+        Problem {
+            file: file.to_owned(),
+            row: None,
+            kind,
+        }
     }
 
     fn row(file: &Path, row: &str, kind: ProblemKind) -> Problem {
-        Problem { file: file.to_owned(), row: Some(row.to_owned()), kind }
+        Problem {
+            file: file.to_owned(),
+            row: Some(row.to_owned()),
+            kind,
+        }
     }
 }
 
@@ -530,7 +571,9 @@ pub enum ProblemKind {
     #[error("not valid TOML: {0}")]
     Syntax(String),
     /// The file name names no family.
-    #[error("the file name names no family; expected one of cimd, mcp, dcr, pkjwt, oauth, profiles (.toml)")]
+    #[error(
+        "the file name names no family; expected one of cimd, mcp, dcr, pkjwt, oauth, profiles (.toml)"
+    )]
     UnknownFamily,
     /// A top-level key other than `document` and `requirement`.
     #[error("unknown top-level key `{0}`; only [document] and [[requirement]] are allowed")]
@@ -548,7 +591,9 @@ pub enum ProblemKind {
     #[error("malformed row: {0}")]
     BadRow(String),
     /// The ID is not of the form `TOPIC-NN`.
-    #[error("not a requirement ID; expected upper-case segments ending in a number, like CIMD-FETCH-03")]
+    #[error(
+        "not a requirement ID; expected upper-case segments ending in a number, like CIMD-FETCH-03"
+    )]
     BadId,
     /// The ID's prefix belongs to another family's file.
     #[error("the ID does not belong in {family}.toml, whose prefixes are {}", family.prefixes().join(", "))]
@@ -569,7 +614,9 @@ pub enum ProblemKind {
     #[error("`text` is missing or empty (excluded rows need it too)")]
     EmptyText,
     /// `text` uses a BCP 14 keyword in capitals instead of paraphrasing.
-    #[error("`text` contains the keyword {0} in capitals; paraphrase declaratively and keep the keyword in `strength`")]
+    #[error(
+        "`text` contains the keyword {0} in capitals; paraphrase declaratively and keep the keyword in `strength`"
+    )]
     KeywordInText(String),
     /// An optional text field is present but blank.
     #[error("`{0}` is present but empty")]
@@ -590,7 +637,15 @@ pub enum ProblemKind {
 
 /// BCP 14 keywords that may not appear in capitals in a row's `text`. NOT is left out: it is
 /// harmless alone, and every negative keyword contains one of these.
-const KEYWORDS: [&str; 7] = ["MUST", "SHOULD", "MAY", "SHALL", "REQUIRED", "RECOMMENDED", "OPTIONAL"];
+const KEYWORDS: [&str; 7] = [
+    "MUST",
+    "SHOULD",
+    "MAY",
+    "SHALL",
+    "REQUIRED",
+    "RECOMMENDED",
+    "OPTIONAL",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -624,7 +679,10 @@ struct RawRequirement {
 /// Parses one file. Rows are deserialized one by one so a malformed row does not hide the
 /// problems of the others. Returns `None` when the file cannot contribute a document at all.
 fn load_file(path: &Path, problems: &mut Vec<Problem>) -> Option<(Document, Vec<Requirement>)> {
-    let family = path.file_stem().and_then(|stem| stem.to_str()).and_then(Family::from_file_stem);
+    let family = path
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .and_then(Family::from_file_stem);
     let Some(family) = family else {
         problems.push(Problem::file(path, ProblemKind::UnknownFamily));
         return None;
@@ -632,7 +690,10 @@ fn load_file(path: &Path, problems: &mut Vec<Problem>) -> Option<(Document, Vec<
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) => {
-            problems.push(Problem::file(path, ProblemKind::Unreadable(error.to_string())));
+            problems.push(Problem::file(
+                path,
+                ProblemKind::Unreadable(error.to_string()),
+            ));
             return None;
         }
     };
@@ -646,7 +707,10 @@ fn load_file(path: &Path, problems: &mut Vec<Problem>) -> Option<(Document, Vec<
     let raw_document = table.remove("document");
     let raw_rows = table.remove("requirement");
     for key in table.keys() {
-        problems.push(Problem::file(path, ProblemKind::UnknownTopLevelKey(key.clone())));
+        problems.push(Problem::file(
+            path,
+            ProblemKind::UnknownTopLevelKey(key.clone()),
+        ));
     }
 
     let document = match raw_document.map(toml::Value::try_into::<RawDocument>) {
@@ -655,7 +719,10 @@ fn load_file(path: &Path, problems: &mut Vec<Problem>) -> Option<(Document, Vec<
             None
         }
         Some(Err(error)) => {
-            problems.push(Problem::file(path, ProblemKind::BadDocument(error.message().to_owned())));
+            problems.push(Problem::file(
+                path,
+                ProblemKind::BadDocument(error.message().to_owned()),
+            ));
             None
         }
         Some(Ok(raw)) => Some(Document {
@@ -689,14 +756,23 @@ fn load_file(path: &Path, problems: &mut Vec<Problem>) -> Option<(Document, Vec<
                     requirements.push(row);
                 }
             }
-            Err(error) => problems.push(Problem::row(path, &label, ProblemKind::BadRow(error.message().to_owned()))),
+            Err(error) => problems.push(Problem::row(
+                path,
+                &label,
+                ProblemKind::BadRow(error.message().to_owned()),
+            )),
         }
     }
     document.map(|document| (document, requirements))
 }
 
 /// Checks one row; every problem is pushed, and the row is returned only if it has none.
-fn validate_row(path: &Path, family: Family, raw: RawRequirement, problems: &mut Vec<Problem>) -> Option<Requirement> {
+fn validate_row(
+    path: &Path,
+    family: Family,
+    raw: RawRequirement,
+    problems: &mut Vec<Problem>,
+) -> Option<Requirement> {
     let before = problems.len();
     let mut report = |kind| problems.push(Problem::row(path, &raw.id, kind));
 
@@ -736,7 +812,10 @@ fn validate_row(path: &Path, family: Family, raw: RawRequirement, problems: &mut
         ("note", &raw.note),
     ];
     for (name, value) in optional_texts {
-        if value.as_deref().is_some_and(|value| value.trim().is_empty()) {
+        if value
+            .as_deref()
+            .is_some_and(|value| value.trim().is_empty())
+        {
             report(ProblemKind::BlankField(name));
         }
     }
@@ -795,7 +874,16 @@ mod tests {
         for good in ["CIMD-FETCH-03", "AS-META-10", "A0-URL-01", "RI-01", "CUR-7"] {
             assert!(RequirementId::parse(good).is_some(), "{good}");
         }
-        for bad in ["cimd-fetch-03", "CIMD-FETCH", "CIMD--03", "-03", "CIMD-FETCH-0x", "CIMD FETCH-03", "03", ""] {
+        for bad in [
+            "cimd-fetch-03",
+            "CIMD-FETCH",
+            "CIMD--03",
+            "-03",
+            "CIMD-FETCH-0x",
+            "CIMD FETCH-03",
+            "03",
+            "",
+        ] {
             assert!(RequirementId::parse(bad).is_none(), "{bad}");
         }
     }
@@ -808,7 +896,10 @@ mod tests {
                 assert!(family.owns(&format!("{prefix}01")));
                 let others = Family::ALL.into_iter().filter(|other| *other != family);
                 for other in others {
-                    assert!(!other.owns(&format!("{prefix}01")), "{prefix} owned by {other} too");
+                    assert!(
+                        !other.owns(&format!("{prefix}01")),
+                        "{prefix} owned by {other} too"
+                    );
                 }
             }
         }

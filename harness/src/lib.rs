@@ -7,6 +7,8 @@
 //! code to judge (the `lint` command is the one, documented, exception).
 //!
 //! Layout:
+//! - [`catalogue`]: the requirement catalogue (`scenarios/requirements/*.toml`): loading,
+//!   validation, and the keyword-to-severity rule.
 //! - [`ecosystem`]: starts the test CA, metadata host, mail server and reference AS together, wired
 //!   to each other (resolve map, trusted CA, SMTP), with demo clients mounted.
 //! - [`agent`]: the scripted user agent: follows redirects, logs in with a mailed code or a password,
@@ -19,6 +21,7 @@
 //! - [`suite`]: runs many scenarios concurrently against the ecosystem's reference AS.
 
 pub mod agent;
+pub mod catalogue;
 pub mod ecosystem;
 pub mod forms;
 pub mod lint;
