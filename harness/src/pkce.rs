@@ -54,7 +54,7 @@ mod tests {
         let pkce = Pkce::from_verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
         assert_eq!(
             pkce.challenge,
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGlSzw8mXM"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
         assert_eq!(Pkce::generate().verifier.len(), 43);
     }
