@@ -6,11 +6,13 @@
 //! protocol logic; it only binds, terminates TLS, journals and shuts down.
 //!
 //! Layout:
-//! - [`ca`]: [`TestCa`], a certificate authority made at run time that issues a leaf certificate for
-//!   whatever host name a client asks for through SNI, so one listener serves any number of
-//!   virtual hosts (`www.client.example`, `a.trusted.test`, …).
+//! - [`ca`]: [`TestCa`], a certificate authority made at run time (or kept in a state folder for
+//!   servers configured by hand) that issues a leaf certificate for whatever host name a client
+//!   asks for through SNI, so one listener serves any number of virtual hosts
+//!   (`www.client.example`, `a.trusted.test`, …).
 //! - [`listener`]: [`serve_http`], [`serve_https`] and [`serve_tcp`] start accept loops on
-//!   `127.0.0.1:0`; the returned [`Running`] guard stops the loop and its connections on drop.
+//!   `127.0.0.1:0` ([`serve_router`] and [`serve_tcp_on`] on a listener bound elsewhere); the
+//!   returned [`Running`] guard stops the loop and its connections on drop.
 //! - [`journal`]: [`Journal`], an ordered record of requests (method, host, path, headers), filled
 //!   by a layer that every HTTP listener installs.
 
@@ -18,9 +20,9 @@ pub mod ca;
 pub mod journal;
 pub mod listener;
 
-pub use ca::TestCa;
+pub use ca::{IssuedPem, TestCa};
 pub use journal::{Journal, JournalEntry, PeerInfo};
-pub use listener::{Running, serve_http, serve_https, serve_tcp};
+pub use listener::{Running, serve_http, serve_https, serve_router, serve_tcp, serve_tcp_on};
 
 /// Everything that can go wrong while setting up a mock listener.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,14 @@ pub enum KitError {
     /// rustls refused a certificate or key we generated.
     #[error("TLS setup failed: {0}")]
     Tls(#[from] rustls::Error),
+    /// The CA kept in a state folder cannot be used as it is (see [`TestCa::load_or_generate`]).
+    #[error("the test CA in {}: {reason}", dir.display())]
+    StoredCa {
+        /// The state folder.
+        dir: std::path::PathBuf,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
 }
 
 /// Installs aws-lc-rs as the process-wide rustls provider (idempotent).

@@ -87,7 +87,8 @@ pub async fn serve_https(
     serve_router(bind_loopback().await?, router, Some(tls))
 }
 
-/// Serves `router` on an already bound listener (for binaries that take `--listen`).
+/// Serves `router` on an already bound listener (for binaries that take `--listen`, and for
+/// fixed ports a third party was told about).
 ///
 /// Must be called inside a tokio runtime: it spawns the accept loop.
 pub fn serve_router(
@@ -178,7 +179,17 @@ where
     F: Fn(TcpStream, SocketAddr, watch::Receiver<bool>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let listener = bind_loopback().await?;
+    serve_tcp_on(bind_loopback().await?, handler)
+}
+
+/// [`serve_tcp`] on an already bound listener (a fixed port that a third party was told about).
+///
+/// Must be called inside a tokio runtime: it spawns the accept loop.
+pub fn serve_tcp_on<F, Fut>(listener: TcpListener, handler: F) -> Result<Running, KitError>
+where
+    F: Fn(TcpStream, SocketAddr, watch::Receiver<bool>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let addr = listener.local_addr()?;
     let (shutdown, signal) = watch::channel(false);
     tokio::spawn(accept_loop(listener, signal, handler));
