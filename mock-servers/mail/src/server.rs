@@ -5,13 +5,13 @@
 //! with a deadline, and writes each reply as soon as it is decided, which also serves pipelined
 //! clients correctly. An I/O error or a misbehaving client ends only its own connection.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use mock_kit::Running;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::MailError;
 use crate::inbox::{DEFAULT_CAPACITY, Inbox};
@@ -32,6 +32,11 @@ pub struct MailConfig {
     pub idle_timeout: Duration,
     /// How many messages the inbox keeps before dropping the oldest.
     pub max_stored_messages: usize,
+    /// Where the SMTP listener binds (default `127.0.0.1:0`, a free port; a fixed port when a
+    /// server under test is configured by hand to send there).
+    pub smtp_listen: SocketAddr,
+    /// Where the inbox's HTTP listener binds (default `127.0.0.1:0`).
+    pub http_listen: SocketAddr,
 }
 
 impl Default for MailConfig {
@@ -42,12 +47,14 @@ impl Default for MailConfig {
             behaviour: Behaviour::Accept,
             idle_timeout: Duration::from_mins(1),
             max_stored_messages: DEFAULT_CAPACITY,
+            smtp_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            http_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         }
     }
 }
 
-/// A running mail sink: SMTP and HTTP on ephemeral loopback ports. Dropping it stops both
-/// listeners and closes their open connections.
+/// A running mail sink: SMTP and HTTP on ephemeral loopback ports (or the addresses in its
+/// [`MailConfig`]). Dropping it stops both listeners and closes their open connections.
 #[derive(Debug)]
 pub struct MailServer {
     smtp: Running,
@@ -104,11 +111,14 @@ impl MailServer {
         });
         let for_connections = Arc::clone(&shared);
         // The accept loop drops each connection task on shutdown, so the signal is not needed.
-        let smtp = mock_kit::serve_tcp(move |stream, remote, _shutdown| {
+        // Both sockets are bound before either listener starts, so a taken port fails the whole
+        // spawn without leaving the other listener running.
+        let smtp_socket = bind(config.smtp_listen, "SMTP").await?;
+        let http_socket = bind(config.http_listen, "HTTP").await?;
+        let smtp = mock_kit::serve_tcp_on(smtp_socket, move |stream, remote, _shutdown| {
             serve_connection(stream, remote, Arc::clone(&for_connections))
-        })
-        .await?;
-        let http = mock_kit::serve_http(web::router(inbox)).await?;
+        })?;
+        let http = mock_kit::serve_router(http_socket, web::router(inbox), None)?;
         Ok(Self { smtp, http, shared })
     }
 
@@ -145,6 +155,17 @@ impl MailServer {
     pub fn behaviour(&self) -> Behaviour {
         self.shared.behaviour()
     }
+}
+
+/// Binds one listener socket, naming the listener and address when that fails.
+async fn bind(addr: SocketAddr, listener: &'static str) -> Result<TcpListener, MailError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| MailError::Bind {
+            listener,
+            addr,
+            source,
+        })
 }
 
 /// Runs one SMTP conversation; errors end it quietly, since they are the peer's business.

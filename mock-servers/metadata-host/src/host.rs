@@ -35,9 +35,15 @@ impl MetadataHost {
     /// Starts serving HTTPS on `127.0.0.1:0` with leaf certificates from `ca`, with no routes
     /// mounted (every request gets a 404 until one is).
     pub async fn spawn(ca: Arc<TestCa>) -> Result<Self, HostError> {
+        Self::spawn_on(ca, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// [`MetadataHost::spawn`] on `addr`: a fixed port that a server under test was configured
+    /// with once (client IDs carry the port), or another interface than loopback.
+    pub async fn spawn_on(ca: Arc<TestCa>, addr: SocketAddr) -> Result<Self, HostError> {
         // Bound before the router is built: replies need the port for `{client_id}`, and this
         // way no request can ever arrive before it is known.
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let listener = TcpListener::bind(addr).await?;
         let table = Arc::new(Table {
             port: listener.local_addr()?.port(),
             routes: RwLock::default(),
@@ -52,7 +58,7 @@ impl MetadataHost {
         self.running.port()
     }
 
-    /// The bound loopback address (clients route every host name here).
+    /// The bound address (clients route every host name here).
     pub fn addr(&self) -> SocketAddr {
         self.running.addr()
     }
