@@ -96,6 +96,12 @@ const SCHEMA: &[&str] = &[
         PRIMARY KEY (user_id, client_id, scope))",
 ];
 
+/// Selects a live refresh token's record: unused, unexpired, its family not revoked.
+const LIVE_REFRESH_TOKEN: &str = "SELECT grant_id, client_id, user_id, scope, resource
+     FROM refresh_tokens
+     WHERE token_hash = ? AND used = 0 AND expires_at > ?
+       AND grant_id IN (SELECT id FROM grants WHERE revoked = 0)";
+
 /// A generated bearer value (request id, session id, code, token). `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -353,6 +359,12 @@ impl Store {
     /// `sqlite::memory:` gives a private in-memory database per call. sqlx names it and opens it in
     /// shared-cache mode, so every pool connection sees the same data; the pool never closes its
     /// connections, because an in-memory database vanishes with its last connection.
+    ///
+    /// Measured with 16 tasks doing insert, select and conditional update (release build): one
+    /// shared-cache connection ran 24 000 ops/s; four ran 75 000 but failed one operation in seven
+    /// with `SQLITE_LOCKED`; the `memdb` VFS with four connections (real locks, busy waits) ran
+    /// 19 500. Debug builds favour `memdb` (14 000 against 8 600), but the conformance runs are
+    /// release builds, and one connection can never fail on a lock.
     pub async fn open(url: &str) -> Result<Self, AsError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -794,6 +806,16 @@ impl Store {
         Ok(token)
     }
 
+    /// The record of a live refresh token (unused, unexpired, family not revoked), without
+    /// using it.
+    pub async fn live_refresh_grant(&self, token: &str) -> Result<Option<RefreshGrant>, AsError> {
+        Ok(sqlx::query_as(LIVE_REFRESH_TOKEN)
+            .bind(fingerprint(token))
+            .bind(unix_now())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
     /// Uses a refresh token. With `rotate` the token is retired (one-time); a retired token
     /// presented again revokes its whole family (MCP-SEC-03). Without `rotate` (the
     /// `no-refresh-rotation` fault) it stays valid.
@@ -810,9 +832,7 @@ impl Store {
                AND grant_id IN (SELECT id FROM grants WHERE revoked = 0)
              RETURNING grant_id, client_id, user_id, scope, resource"
         } else {
-            "SELECT grant_id, client_id, user_id, scope, resource FROM refresh_tokens
-             WHERE token_hash = ? AND used = 0 AND expires_at > ?
-               AND grant_id IN (SELECT id FROM grants WHERE revoked = 0)"
+            LIVE_REFRESH_TOKEN
         };
         let live: Option<RefreshGrant> = sqlx::query_as(sql)
             .bind(&hash)

@@ -16,6 +16,7 @@ use super::authorize::proceed;
 use super::pages::{self, CodePage, LoginPage};
 use super::{AppState, Params, SESSION_COOKIE, host_of};
 use crate::error::OAuthError;
+use crate::faults::Fault;
 use crate::mail::LoginMail;
 use crate::store::{LoginCodeCheck, PendingRequest, User};
 
@@ -28,14 +29,15 @@ const PASSWORD: &str = "password";
 /// Longest e-mail address accepted (RFC 5321 path limit).
 const MAX_EMAIL: usize = 254;
 
-/// Whether the policy enables `authenticator`.
+/// Whether the policy enables `authenticator` (the `offer-all-authenticators` fault enables all).
 fn allows(state: &AppState, authenticator: &str) -> bool {
-    state
-        .resolver
-        .policy()
-        .authenticators
-        .iter()
-        .any(|a| a == authenticator)
+    state.fault(Fault::OfferAllAuthenticators)
+        || state
+            .resolver
+            .policy()
+            .authenticators
+            .iter()
+            .any(|a| a == authenticator)
 }
 
 /// `GET /login?request_id=…`.

@@ -28,8 +28,10 @@ pub(super) async fn discovery(State(state): State<Arc<AppState>>) -> Response {
 fn discovery_document(state: &AppState) -> Value {
     let issuer = &state.issuer;
     let mut doc = Map::new();
+    // The `publish-empty-arrays` fault keeps them.
+    let keep_empty = state.fault(Fault::PublishEmptyArrays);
     let mut put = |name: &str, value: Value| {
-        if value.as_array().is_some_and(Vec::is_empty) {
+        if !keep_empty && value.as_array().is_some_and(Vec::is_empty) {
             return;
         }
         doc.insert(name.to_owned(), value);
@@ -55,9 +57,13 @@ fn discovery_document(state: &AppState) -> Value {
         "authorization_response_iss_parameter_supported",
         json!(true),
     );
-    // CIMD-META-01: announce client ID metadata documents.
+    // CIMD-META-01: announce whether client ID metadata documents are accepted (false when the
+    // policy switches ephemeral clients off).
     if !state.fault(Fault::HideCimdSupport) {
-        put("client_id_metadata_document_supported", json!(true));
+        put(
+            "client_id_metadata_document_supported",
+            json!(state.resolver.policy().enabled),
+        );
     }
     Value::Object(doc)
 }

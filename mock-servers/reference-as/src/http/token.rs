@@ -129,6 +129,11 @@ async fn exchange(
     let grant_type = match grant_type {
         None => return Err(OAuthError::invalid_request("grant_type is missing").into()),
         Some(g @ ("authorization_code" | "refresh_token")) => g,
+        // The `accept-password-grant` fault offers it anyway.
+        Some("password") if state.fault(Fault::AcceptPasswordGrant) => {
+            let client = authenticate(state, headers, &params).await?;
+            return password_grant(state, &params, &client).await;
+        }
         // BCP-08: the resource owner password grant is gone for good.
         Some("password") => {
             return Err(OAuthError::new(
@@ -296,37 +301,14 @@ async fn authorization_code(
         )
         .into());
     }
-    match (&grant.code_challenge, verifier) {
-        (Some(challenge), Some(verifier)) => {
-            // PKCE-05: BASE64URL(SHA-256(verifier)) must equal the challenge.
-            let computed =
-                URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
-            if computed != *challenge {
-                return Err(OAuthError::invalid_grant(
-                    "code_verifier does not match the code_challenge (PKCE-05)",
-                )
-                .into());
-            }
-        }
-        (Some(_), None) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier is missing; the authorization request carried a code_challenge \
-                 (PKCE-05)",
-            )
-            .into());
-        }
-        // PKCE-06: a verifier without a challenge is a downgrade attempt.
-        (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier sent, but the authorization request had no code_challenge \
-                 (PKCE-06)",
-            )
-            .into());
-        }
-        (None, None) => {}
+    // The `skip-pkce-verifier` fault issues tokens whatever the verifier says.
+    if !state.fault(Fault::SkipPkceVerifier) {
+        verify_pkce(grant.code_challenge.as_deref(), verifier)?;
     }
+    // The `lenient-resource` fault lets any resource through.
     if let Some(resource) = &resource
         && grant.resource.as_ref() != Some(resource)
+        && !state.fault(Fault::LenientResource)
     {
         return Err(OAuthError::new(
             ErrorCode::INVALID_TARGET,
@@ -341,7 +323,37 @@ async fn authorization_code(
         scope: grant.scope,
         resource: grant.resource,
     };
-    issue(state, client, &family, None).await
+    let scope = family.scope.clone();
+    issue(state, client, &family, &scope, None).await
+}
+
+/// `grant_type=password`, offered only under the `accept-password-grant` fault: the user's
+/// credentials buy an access token directly (no refresh token, no scope).
+async fn password_grant(
+    state: &AppState,
+    params: &Params,
+    client: &ClientMetadata,
+) -> Result<TokenResponse, TokenError> {
+    let (Some(username), Some(password)) = (params.get("username")?, params.get("password")?)
+    else {
+        return Err(OAuthError::invalid_request("username and password are required").into());
+    };
+    let Some(user) = state.store.check_password(username, password).await? else {
+        return Err(OAuthError::invalid_grant("wrong username or password").into());
+    };
+    let access_token = state.signer.access_token(AccessGrant {
+        subject: &user.username,
+        client_id: client.client_id.as_str(),
+        scope: "",
+        resource: None,
+    })?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.signer.ttl_secs(),
+        refresh_token: None,
+        scope: String::new(),
+    })
 }
 
 /// `grant_type=refresh_token`.
@@ -355,6 +367,44 @@ async fn refresh_token(
     };
     let requested_scope = params.get("scope")?;
     let resource = resource_indicator(params)?;
+    // Checks that do not depend on the token being live; returns the access token's scope.
+    let check = |grant: &RefreshGrant| -> Result<String, TokenError> {
+        if grant.client_id != client.client_id.as_str() {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was issued to another client",
+            )
+            .into());
+        }
+        if let Some(resource) = &resource
+            && grant.resource.as_ref() != Some(resource)
+            && !state.fault(Fault::LenientResource)
+        {
+            return Err(OAuthError::new(
+                ErrorCode::INVALID_TARGET,
+                "resource differs from the one the grant was issued for (RI-01)",
+            )
+            .into());
+        }
+        // RFC 6749 §6: a refresh may narrow the access token's scope, never widen it.
+        let Some(requested) = requested_scope else {
+            return Ok(grant.scope.clone());
+        };
+        if !scope_set(requested).is_subset(&scope_set(&grant.scope)) {
+            return Err(OAuthError::new(
+                ErrorCode::INVALID_SCOPE,
+                "the requested scope exceeds the scope originally granted",
+            )
+            .into());
+        }
+        Ok(scope_set(requested)
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(" "))
+    };
+    // A request refused for its own parameters must not cost the client its live token.
+    if let Some(live) = state.store.live_refresh_grant(token).await? {
+        check(&live)?;
+    }
     let rotate = !state.fault(Fault::NoRefreshRotation);
     let grant = match state.store.use_refresh_token(token, rotate).await? {
         RefreshUse::Valid(grant) => grant,
@@ -376,48 +426,19 @@ async fn refresh_token(
             return Err(OAuthError::invalid_grant("the refresh token is unknown").into());
         }
     };
-    if grant.client_id != client.client_id.as_str() {
-        return Err(
-            OAuthError::invalid_grant("the refresh token was issued to another client").into(),
-        );
-    }
-    if let Some(resource) = &resource
-        && grant.resource.as_ref() != Some(resource)
-    {
-        return Err(OAuthError::new(
-            ErrorCode::INVALID_TARGET,
-            "resource differs from the one the grant was issued for (RI-01)",
-        )
-        .into());
-    }
-    // RFC 6749 §6: a refresh may narrow the scope, never widen it.
-    let scope = match requested_scope {
-        None => grant.scope.clone(),
-        Some(requested) => {
-            let granted = scope_set(&grant.scope);
-            if !scope_set(requested).is_subset(&granted) {
-                return Err(OAuthError::new(
-                    ErrorCode::INVALID_SCOPE,
-                    "the requested scope exceeds the scope originally granted",
-                )
-                .into());
-            }
-            scope_set(requested)
-                .into_iter()
-                .collect::<Vec<_>>()
-                .join(" ")
-        }
-    };
+    let access_scope = check(&grant)?;
     let kept = if rotate { None } else { Some(token.to_owned()) };
-    issue(state, client, &RefreshGrant { scope, ..grant }, kept).await
+    issue(state, client, &grant, &access_scope, kept).await
 }
 
-/// Signs an access token and, if the client may refresh, issues a refresh token in the grant's
-/// family (or hands back `kept`, the unrotated one, under the `no-refresh-rotation` fault).
+/// Signs an access token for `access_scope` and, if the client may refresh, issues a refresh
+/// token in the grant's family with the grant's full scope (RFC 6749 §6), or hands back `kept`,
+/// the unrotated one, under the `no-refresh-rotation` fault.
 async fn issue(
     state: &AppState,
     client: &ClientMetadata,
     grant: &RefreshGrant,
+    access_scope: &str,
     kept: Option<String>,
 ) -> Result<TokenResponse, TokenError> {
     let Some(user) = state.store.user_by_id(grant.user_id).await? else {
@@ -426,7 +447,7 @@ async fn issue(
     let access_token = state.signer.access_token(AccessGrant {
         subject: &user.username,
         client_id: &grant.client_id,
-        scope: &grant.scope,
+        scope: access_scope,
         resource: grant.resource.as_deref(),
     })?;
     let refresh_token =
@@ -454,8 +475,36 @@ async fn issue(
         token_type: "Bearer",
         expires_in: state.signer.ttl_secs(),
         refresh_token,
-        scope: grant.scope.clone(),
+        scope: access_scope.to_owned(),
     })
+}
+
+/// PKCE-05/06: the verifier must hash to the code's challenge, and comes if and only if a
+/// challenge was sent.
+fn verify_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
+    match (challenge, verifier) {
+        (Some(challenge), Some(verifier)) => {
+            // PKCE-05: BASE64URL(SHA-256(verifier)) must equal the challenge.
+            let computed =
+                URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
+            if computed == challenge {
+                Ok(())
+            } else {
+                Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge (PKCE-05)",
+                ))
+            }
+        }
+        (Some(_), None) => Err(OAuthError::invalid_grant(
+            "code_verifier is missing; the authorization request carried a code_challenge \
+             (PKCE-05)",
+        )),
+        // PKCE-06: a verifier without a challenge is a downgrade attempt.
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "code_verifier sent, but the authorization request had no code_challenge (PKCE-06)",
+        )),
+        (None, None) => Ok(()),
+    }
 }
 
 /// PKCE-01: 43 to 128 characters from the unreserved set.
