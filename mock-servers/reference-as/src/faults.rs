@@ -82,6 +82,22 @@ faults! {
         "Leaves the RFC 9207 iss parameter out of authorization responses.";
     HideCimdSupport = "hide-cimd-support" breaks "CIMD-META-01":
         "Leaves client_id_metadata_document_supported out of the AS metadata.";
+    SkipPkceVerifier = "skip-pkce-verifier" breaks "PKCE-05":
+        "Issues tokens for a code without comparing the code_verifier with its code_challenge.";
+    AcceptPasswordGrant = "accept-password-grant" breaks "BCP-08":
+        "Offers the resource owner password credentials grant to public URL clients.";
+    SkipAuthMethodPolicy = "skip-auth-method-policy" breaks "CIMD-DOC-09":
+        "Accepts documents whose token_endpoint_auth_method the policy does not allow.";
+    OfferAllAuthenticators = "offer-all-authenticators" breaks "CUR-03":
+        "Offers and accepts every sign-in method, whatever the policy's authenticators say.";
+    AcceptWhenDisabled = "accept-when-disabled" breaks "CUR-01":
+        "Resolves URL client IDs even when the policy switches ephemeral clients off.";
+    PublishEmptyArrays = "publish-empty-arrays" breaks "AS-META-07":
+        "Publishes members with empty arrays in the AS metadata instead of leaving them out.";
+    LenientResource = "lenient-resource" breaks "RI-01":
+        "Issues tokens for a resource other than the one the grant was authorized for.";
+    AllowJwksAndJwksUri = "allow-jwks-and-jwks-uri" breaks "CIMD-DOC-10":
+        "Accepts documents that carry both jwks and jwks_uri.";
 }
 
 impl fmt::Display for Fault {

@@ -280,10 +280,11 @@ impl EphemeralPolicy {
         }
     }
 
-    /// Whether a validated document is acceptable under this policy (its authentication method).
-    pub fn check_client(&self, meta: &ClientMetadata, _faults: &Faults) -> Result<(), Finding> {
+    /// Whether a validated document is acceptable under this policy (its authentication method;
+    /// CIMD-DOC-09). The `skip-auth-method-policy` fault accepts every method.
+    pub fn check_client(&self, meta: &ClientMetadata, faults: &Faults) -> Result<(), Finding> {
         let method = meta.token_endpoint_auth_method;
-        if self.auth_methods.contains(&method) {
+        if self.auth_methods.contains(&method) || faults.on(Fault::SkipAuthMethodPolicy) {
             return Ok(());
         }
         let allowed: Vec<&str> = self.auth_methods.iter().map(|m| m.as_str()).collect();

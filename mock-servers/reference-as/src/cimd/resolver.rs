@@ -17,7 +17,7 @@ use super::document::{ClientMetadata, check_content_type};
 use super::policy::EphemeralPolicy;
 use super::url::{ClientIdUrl, looks_like_url};
 use super::{Finding, quote};
-use crate::faults::Faults;
+use crate::faults::{Fault, Faults};
 use crate::net::{Fetcher, NetError, NetworkSettings};
 
 /// Why a URL client_id could not be resolved: an OAuth error code and a precise description.
@@ -114,7 +114,8 @@ impl ClientResolver {
         }
         let url = ClientIdUrl::parse(raw_client_id, &self.faults)
             .map_err(ResolveError::invalid_client)?;
-        if !self.policy.enabled {
+        // The `accept-when-disabled` fault ignores the switch.
+        if !self.policy.enabled && !self.faults.on(Fault::AcceptWhenDisabled) {
             return Err(ResolveError {
                 requirement: "CUR-01",
                 error: "access_denied",
