@@ -385,3 +385,31 @@ async fn a_client_whose_document_omits_refresh_token_gets_no_refresh_token() {
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert!(tokens.get("refresh_token").is_none());
 }
+
+#[tokio::test]
+async fn the_token_endpoint_answers_cors_preflights_and_refuses_oversized_bodies() {
+    let world = World::start().await;
+    let preflight = plain()
+        .request(reqwest::Method::OPTIONS, world.server.url("/token"))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    let (status, _) = world.token(&[("grant_type", "password")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let huge = "x".repeat(100 * 1024);
+    let response = plain()
+        .post(world.server.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", huge.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}

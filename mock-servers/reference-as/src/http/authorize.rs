@@ -320,7 +320,10 @@ pub(super) async fn complete(
         .issue_code(&grant, state.limits.code_ttl())
         .await
     {
-        Ok(code) => ClientRedirect::of(request).success(state, code.expose()),
+        Ok(code) => {
+            tracing::info!(client_id = %grant.client_id, user = %user.username, "code issued");
+            ClientRedirect::of(request).success(state, code.expose())
+        }
         Err(error) => state.fail(&error),
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
@@ -15,13 +15,7 @@ use crate::faults::Fault;
 
 /// `GET /.well-known/oauth-authorization-server[/path]`.
 pub(super) async fn discovery(State(state): State<Arc<AppState>>) -> Response {
-    let mut response = Json(discovery_document(&state)).into_response();
-    // Let browser-based clients discover the server.
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    response
+    Json(discovery_document(&state)).into_response()
 }
 
 /// The metadata document. AS-META-07: no member is an empty array.
@@ -70,12 +64,7 @@ fn discovery_document(state: &AppState) -> Value {
 
 /// `GET /jwks`.
 pub(super) async fn jwks(State(state): State<Arc<AppState>>) -> Response {
-    let mut response = Json(state.signer.jwks()).into_response();
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    response
+    Json(state.signer.jwks()).into_response()
 }
 
 /// `GET /`: what this server is and where its endpoints are.

@@ -8,11 +8,11 @@
 //! without it) and to a CSRF token derived from the request id with a server key.
 //!
 //! Layout:
-//! - [`metadata`]: RFC 8414 discovery and the JWKS.
-//! - [`authorize`]: the authorization endpoint and the authorization response.
-//! - [`login`]: sign-in by mailed code or password.
-//! - [`consent`]: the consent page and decision.
-//! - [`token`]: the token endpoint.
+//! - `metadata`: RFC 8414 discovery and the JWKS.
+//! - `authorize`: the authorization endpoint and the authorization response.
+//! - `login`: sign-in by mailed code or password.
+//! - `consent`: the consent page and decision.
+//! - `token`: the token endpoint.
 //! - [`pages`]: the HTML.
 
 mod authorize;
@@ -226,8 +226,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/login/code", post(login::code))
         .route("/login/password", post(login::password))
         .route("/consent", get(consent::page).post(consent::decide))
-        .route("/token", post(token::token))
-        .route("/jwks", get(metadata::jwks));
+        .merge(
+            Router::new()
+                .route("/token", post(token::token))
+                .route("/jwks", get(metadata::jwks))
+                .layer(axum::middleware::from_fn(cors)),
+        );
     let base = state.issuer.path().to_owned();
     let metadata_path = state.issuer.metadata_path();
     let router = if base.is_empty() {
@@ -236,7 +240,11 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         Router::new().nest(&base, endpoints)
     };
     router
-        .route(&metadata_path, get(metadata::discovery))
+        .merge(
+            Router::new()
+                .route(&metadata_path, get(metadata::discovery))
+                .layer(axum::middleware::from_fn(cors)),
+        )
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
@@ -245,6 +253,36 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
+}
+
+/// CORS for the endpoints browser-based clients call directly (metadata, JWKS, token): any
+/// origin, no credentials (nothing there reads cookies), preflights answered here. The pages are
+/// left out: they are for top-level navigation only.
+async fn cors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let any = HeaderValue::from_static("*");
+    if request.method() == axum::http::Method::OPTIONS {
+        return (
+            StatusCode::NO_CONTENT,
+            [
+                (header::ACCESS_CONTROL_ALLOW_ORIGIN, any.clone()),
+                (
+                    header::ACCESS_CONTROL_ALLOW_METHODS,
+                    HeaderValue::from_static("GET, POST"),
+                ),
+                (header::ACCESS_CONTROL_ALLOW_HEADERS, any),
+                (
+                    header::ACCESS_CONTROL_MAX_AGE,
+                    HeaderValue::from_static("600"),
+                ),
+            ],
+        )
+            .into_response();
+    }
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, any);
+    response
 }
 
 /// Request parameters (query string or form body), with RFC 6749 §3.1 rules: an empty value

@@ -274,6 +274,7 @@ async fn authorization_code(
     {
         CodeRedemption::Redeemed(redeemed) => redeemed,
         CodeRedemption::Replayed => {
+            tracing::warn!(client_id = %client.client_id, "code replayed; its grant is revoked");
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used; every token issued from it is revoked \
                  (OAUTH-02)",
@@ -410,6 +411,7 @@ async fn refresh_token(
         RefreshUse::Valid(grant) => grant,
         // MCP-SEC-03: a rotated-out token came back: someone holds a copy.
         RefreshUse::Replayed => {
+            tracing::warn!(client_id = %client.client_id, "refresh token replayed; family revoked");
             return Err(OAuthError::invalid_grant(
                 "the refresh token was already used; it and every token of its grant are now \
                  revoked (MCP-SEC-03)",
@@ -470,6 +472,12 @@ async fn issue(
                     .to_owned(),
             )
         };
+    tracing::info!(
+        client_id = %grant.client_id,
+        user = %user.username,
+        refresh = refresh_token.is_some(),
+        "tokens issued"
+    );
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
