@@ -19,13 +19,18 @@
 //! - [`scenario`]: scenario files (format, loading, placeholders, validation), the step runner and
 //!   the judge.
 //! - [`suite`]: runs many scenarios concurrently against the ecosystem's reference AS.
+//! - [`report`]: grades checks by the catalogue's keywords and writes the console report,
+//!   `report.json`, `junit.xml`, `summary.md`, `report.html`, evidence logs and the coverage table.
+//! - [`baseline`]: known failures with reasons, and the stale-entry rule.
 
 pub mod agent;
+pub mod baseline;
 pub mod catalogue;
 pub mod ecosystem;
 pub mod forms;
 pub mod lint;
 pub mod pkce;
+pub mod report;
 pub mod scenario;
 pub mod suite;
 

@@ -8,10 +8,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use cimd_harness::baseline::Baseline;
+use cimd_harness::catalogue::Catalogue;
 use cimd_harness::ecosystem::{self, DEMO_NATIVE, DEMO_WEB, Ecosystem, Options};
-use cimd_harness::scenario::judge::Verdict;
+use cimd_harness::report::coverage::Coverage;
+use cimd_harness::report::{self, Grading, Report, RunInfo, Scrubber, console};
 use cimd_harness::scenario::{self, Scenario};
-use cimd_harness::suite::{self, Status};
+use cimd_harness::suite;
 use cimd_harness::{lint, pkce::Pkce};
 use clap::{Parser, Subcommand};
 use reference_as::faults::{Fault, Faults};
@@ -26,20 +29,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the scenarios against the embedded reference AS and print one line per check.
-    Run {
-        /// Only scenarios whose ID matches this glob (`*` matches anything; repeatable).
-        #[arg(long, value_name = "GLOB")]
-        only: Vec<String>,
-        /// Switch on a reference-AS fault (repeatable) to watch the checks for its requirement fail.
-        #[arg(long = "fault", value_name = "NAME")]
-        faults: Vec<Fault>,
-        /// Scenarios run at once.
-        #[arg(long, default_value_t = 16)]
-        concurrency: usize,
-        #[command(flatten)]
-        paths: Paths,
-    },
+    /// Run the scenarios against the embedded reference AS: one line per check, reports with --out.
+    ///
+    /// Exit 0 when every scored check passes or is baselined; 1 on a conformance failure (or
+    /// SHOULD violation with --strict) or a stale baseline entry; 2 on a usage or harness error.
+    Run(RunArgs),
     /// List the scenarios with their titles.
     List {
         #[command(flatten)]
@@ -48,6 +42,15 @@ enum Command {
     /// Check every scenario file without running it (placeholders, routes, fixtures, steps,
     /// expectations, negatives, titles); exit 1 on any problem.
     Validate {
+        #[command(flatten)]
+        paths: Paths,
+    },
+    /// Print which catalogue rows the scenarios check, which are excluded and why; exit 1 if an
+    /// absolute CIMD requirement (MUST, MUST NOT, …) is neither covered nor excluded.
+    Coverage {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
         #[command(flatten)]
         paths: Paths,
     },
@@ -72,6 +75,41 @@ enum Command {
         #[arg(value_name = "FILE|-")]
         file: PathBuf,
     },
+}
+
+/// The `run` command's flags.
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Only scenarios whose ID matches this glob (`*` matches anything; repeatable).
+    #[arg(long, value_name = "GLOB")]
+    only: Vec<String>,
+    /// Switch on a reference-AS fault (repeatable) to watch the checks for its requirement fail.
+    #[arg(long = "fault", value_name = "NAME")]
+    faults: Vec<Fault>,
+    /// Treat violated SHOULD / RECOMMENDED requirements as failures, not warnings.
+    #[arg(long)]
+    strict: bool,
+    /// Write report.json, junit.xml, summary.md, report.html and evidence/ into this folder.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Known failures (`[[known]] scenario, requirement, reason`); listed failures do not fail
+    /// the run, listed checks that pass now do.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Scenarios run at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    #[command(flatten)]
+    paths: Paths,
+}
+
+/// Output format of `coverage`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    /// Aligned plain text.
+    Text,
+    /// Markdown tables.
+    Md,
 }
 
 /// Where the data lives.
@@ -107,6 +145,10 @@ impl Paths {
         Self::resolve(self.fixtures.as_ref(), "fixtures")
     }
 
+    fn catalogue(&self) -> anyhow::Result<Catalogue> {
+        Ok(Catalogue::load(&self.scenarios().join("requirements"))?)
+    }
+
     fn load(&self) -> anyhow::Result<Vec<Scenario>> {
         let dir = self.scenarios();
         scenario::load_all(&dir).map_err(|errors| {
@@ -131,12 +173,8 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Lint { client_id, file } => run_lint(&client_id, &file),
-        Command::Run {
-            only,
-            faults,
-            concurrency,
-            paths,
-        } => block_on(run(&paths, &only, Faults::of(faults), concurrency)),
+        Command::Run(args) => block_on(run(args)),
+        Command::Coverage { format, paths } => coverage(format, &paths),
         Command::List { paths } => list(&paths),
         Command::Validate { paths } => validate(&paths),
         Command::Serve { state_dir, faults } => block_on(serve(state_dir, Faults::of(faults))),
@@ -204,7 +242,19 @@ fn list(paths: &Paths) -> anyhow::Result<ExitCode> {
 
 fn validate(paths: &Paths) -> anyhow::Result<ExitCode> {
     let scenarios = paths.load()?;
-    let problems = scenario::validate::validate(&scenarios, &paths.fixtures(), &|_| true);
+    let catalogue = paths.catalogue()?;
+    let mut problems = scenario::validate::validate(&scenarios, &paths.fixtures(), &|id| {
+        catalogue.get(id).is_some()
+    });
+    for row in Coverage::build(&catalogue, &scenarios).cimd_gaps() {
+        problems.push((
+            row.id.to_string(),
+            format!(
+                "{} row has no scenario and no `excluded` reason",
+                row.strength
+            ),
+        ));
+    }
     for (id, problem) in &problems {
         println!("{id}: {problem}");
     }
@@ -216,71 +266,83 @@ fn validate(paths: &Paths) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn run(
-    paths: &Paths,
-    only: &[String],
-    faults: Faults,
-    concurrency: usize,
-) -> anyhow::Result<ExitCode> {
-    let scenarios: Vec<Scenario> = paths
-        .load()?
-        .into_iter()
-        .filter(|s| only.is_empty() || only.iter().any(|g| glob_match(g, &s.id)))
-        .collect();
-    if scenarios.is_empty() {
-        anyhow::bail!("no scenario matches {only:?}");
+fn coverage(format: Format, paths: &Paths) -> anyhow::Result<ExitCode> {
+    let scenarios = paths.load()?;
+    let catalogue = paths.catalogue()?;
+    let table = Coverage::build(&catalogue, &scenarios);
+    print!(
+        "{}",
+        match format {
+            Format::Text => table.text(),
+            Format::Md => table.markdown(),
+        }
+    );
+    Ok(if table.cimd_gaps().is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let all = args.paths.load()?;
+    let catalogue = args.paths.catalogue()?;
+    // A check naming an unknown requirement cannot be graded: a harness error, before any run.
+    let unknown = report::unknown_requirements(&all, &catalogue);
+    if !unknown.is_empty() {
+        return Err(report::ReportError::UnknownRequirements(unknown).into());
     }
+    let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
+    let selected: Vec<Scenario> = all
+        .iter()
+        .filter(|s| args.only.is_empty() || args.only.iter().any(|g| glob_match(g, &s.id)))
+        .cloned()
+        .collect();
+    if selected.is_empty() {
+        anyhow::bail!("no scenario matches {:?}", args.only);
+    }
+    let faults = Faults::of(args.faults);
     let eco = Ecosystem::start(Options {
         faults: faults.clone(),
-        extra_users: scenarios.len(),
+        extra_users: selected.len(),
         ..Options::default()
     })
     .await?;
     let started = std::time::Instant::now();
-    let outcomes = suite::run_all(&eco, &scenarios, &paths.fixtures(), concurrency, &|_| {}).await;
-    let (mut passed, mut failed, mut errors) = (0, 0, 0);
-    for outcome in &outcomes {
-        println!("{}  {}", outcome.id, outcome.title);
-        match &outcome.status {
-            Status::Ran => {}
-            Status::NotApplicable(reason) => println!("  not applicable: {reason}"),
-            Status::Error(message) => {
-                errors += 1;
-                println!("  HARNESS ERROR: {message}");
-            }
-        }
-        for check in &outcome.checks {
-            let mark = match check.verdict {
-                Verdict::Pass => "pass",
-                Verdict::Fail => "FAIL",
-                Verdict::Untestable => "UNTESTABLE",
-            };
-            println!("  {mark:<10} {:<14} {}", check.requirement, check.expected);
-            if check.verdict == Verdict::Pass {
-                passed += 1;
-            } else {
-                failed += 1;
-                println!("             actual: {}", check.actual);
-            }
-        }
-    }
-    let on: Vec<String> = faults.iter().map(|f| f.name().to_owned()).collect();
-    if !on.is_empty() {
-        println!("faults switched on: {}", on.join(", "));
-    }
-    println!(
-        "{passed} passed, {failed} failed ({} scenarios, {} checks in {} ms)",
-        outcomes.len(),
-        passed + failed,
-        started.elapsed().as_millis()
+    let bar = console::progress_bar(selected.len());
+    let on_done = |outcome: &suite::ScenarioOutcome| {
+        bar.set_message(outcome.id.clone());
+        bar.inc(1);
+    };
+    let fixtures = args.paths.fixtures();
+    let outcomes = suite::run_all(&eco, &selected, &fixtures, args.concurrency, &on_done).await;
+    bar.finish_and_clear();
+    let run = RunInfo {
+        tool: format!("cimd-conformance {}", env!("CARGO_PKG_VERSION")),
+        target: "reference-as".to_owned(),
+        only: args.only,
+        faults: faults.iter().map(|f| f.name().to_owned()).collect(),
+        strict: args.strict,
+        baseline: args.baseline.as_ref().map(|p| p.display().to_string()),
+    };
+    let scrubber = Scrubber::new().with_literal(&eco.issuer(), "{issuer}");
+    let grading = Grading {
+        catalogue: &catalogue,
+        strict: args.strict,
+        baseline: baseline.as_ref(),
+        all_scenarios: &all,
+        scrubber: &scrubber,
+    };
+    let graded = Report::build(&outcomes, run, &grading)?;
+    print!(
+        "{}",
+        console::render(&graded, &catalogue, Some(started.elapsed()))
     );
-    Ok(if errors > 0 {
-        ExitCode::from(2)
-    } else if failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    if let Some(dir) = &args.out {
+        report::write_all(dir, &graded, &outcomes, &catalogue)?;
+        eprintln!("reports written to {}", dir.display());
+    }
+    Ok(ExitCode::from(graded.summary.exit_code))
 }
 
 async fn serve(state_dir: Option<PathBuf>, faults: Faults) -> anyhow::Result<ExitCode> {
