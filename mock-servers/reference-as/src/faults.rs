@@ -82,6 +82,20 @@ faults! {
         "Leaves the RFC 9207 iss parameter out of authorization responses.";
     HideCimdSupport = "hide-cimd-support" breaks "CIMD-META-01":
         "Leaves client_id_metadata_document_supported out of the AS metadata.";
+    AcceptPathlessClientId = "accept-pathless-client-id" breaks "CIMD-URL-02":
+        "Accepts client ID URLs that have no path component.";
+    SkipUrlSyntaxCheck = "skip-url-syntax-check" breaks "CIMD-URL-01":
+        "Accepts client ID URLs whose path or query has malformed percent-escapes or characters RFC 3986 does not allow.";
+    LenientJson = "lenient-json" breaks "CIMD-DOC-01":
+        "Parses metadata documents leniently: the last of duplicate member names wins and bytes after the JSON value are ignored.";
+    SkipClientIdPresence = "skip-client-id-presence" breaks "CIMD-DOC-02":
+        "Accepts documents without a string client_id, taking the fetched URL as the client's identity.";
+    AcceptAnyContentType = "accept-any-content-type" breaks "CIMD-DOC-05":
+        "Accepts metadata documents served with any Content-Type, or none.";
+    RefuseUnknownMembers = "refuse-unknown-members" breaks "CIMD-DOC-04":
+        "Refuses metadata documents with members outside the client metadata registry.";
+    CacheFetchErrors = "cache-fetch-errors" breaks "CIMD-CACHE-03":
+        "Remembers a failed fetch and answers later requests for that client_id with the same error.";
     SkipPkceVerifier = "skip-pkce-verifier" breaks "PKCE-05":
         "Issues tokens for a code without comparing the code_verifier with its code_challenge.";
     AcceptPasswordGrant = "accept-password-grant" breaks "BCP-08":

@@ -21,17 +21,25 @@ const MAX_TTL: Duration = Duration::from_hours(365 * 24);
 #[derive(Debug, Clone)]
 pub struct MetadataCache {
     inner: moka::future::Cache<String, Arc<ClientMetadata>>,
+    /// Failed loads; kept only with the `cache-fetch-errors` fault, which breaks CIMD-CACHE-03.
+    failures: Option<moka::future::Cache<String, ResolveError>>,
 }
 
 impl MetadataCache {
     /// A cache with `settings`' time-to-live and entry bound.
     pub fn new(settings: &CacheSettings) -> Self {
-        let ttl = Duration::from_secs(settings.ttl_secs).min(MAX_TTL);
-        let inner = moka::future::Cache::builder()
-            .max_capacity(settings.max_entries)
-            .time_to_live(ttl)
-            .build();
-        Self { inner }
+        Self {
+            inner: bounded(settings),
+            failures: None,
+        }
+    }
+
+    /// The same cache, but also remembering failed loads under the same bounds: the
+    /// `cache-fetch-errors` fault.
+    #[must_use]
+    pub fn remembering_failures(mut self, settings: &CacheSettings) -> Self {
+        self.failures = Some(bounded(settings));
+        self
     }
 
     /// The cached document for `client_id`, or the result of `load` (stored only on success).
@@ -44,9 +52,30 @@ impl MetadataCache {
     where
         F: Future<Output = Result<Arc<ClientMetadata>, ResolveError>>,
     {
-        self.inner
+        if let Some(failures) = &self.failures
+            && let Some(error) = failures.get(client_id).await
+        {
+            return Err(error);
+        }
+        let result = self
+            .inner
             .try_get_with_by_ref(client_id, load)
             .await
-            .map_err(|shared| ResolveError::clone(&shared))
+            .map_err(|shared| ResolveError::clone(&shared));
+        if let (Some(failures), Err(error)) = (&self.failures, &result) {
+            failures.insert(client_id.to_owned(), error.clone()).await;
+        }
+        result
     }
+}
+
+/// A moka cache with `settings`' time-to-live and entry bound.
+fn bounded<V: Clone + Send + Sync + 'static>(
+    settings: &CacheSettings,
+) -> moka::future::Cache<String, V> {
+    let ttl = Duration::from_secs(settings.ttl_secs).min(MAX_TTL);
+    moka::future::Cache::builder()
+        .max_capacity(settings.max_entries)
+        .time_to_live(ttl)
+        .build()
 }

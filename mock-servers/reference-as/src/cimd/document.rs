@@ -101,7 +101,9 @@ pub struct ClientMetadata {
 impl ClientMetadata {
     /// Parses and checks `body` as the document fetched from `client_id`; the first refused rule
     /// is the error. Faults: `skip-client-id-equality`, `allow-shared-secrets` (a shared-secret
-    /// method is then treated as `none`: the AS holds no secret to check), `allow-private-keys`.
+    /// method is then treated as `none`: the AS holds no secret to check), `allow-private-keys`,
+    /// `lenient-json`, `skip-client-id-presence`, `refuse-unknown-members` and
+    /// `allow-jwks-and-jwks-uri`.
     pub fn parse(client_id: &ClientIdUrl, body: &[u8], faults: &Faults) -> Result<Self, Finding> {
         let analysis = analyse(client_id, body, faults);
         if let Some(finding) = analysis.issues.first_refusal(faults) {
@@ -255,7 +257,7 @@ const PRIVATE_JWK_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "
 
 fn analyse(client_id: &ClientIdUrl, body: &[u8], faults: &Faults) -> Analysis {
     let mut issues = Issues::default();
-    let object = match parse_object(body) {
+    let object = match parse_object(body, faults.on(Fault::LenientJson)) {
         Ok(object) => object,
         Err(message) => {
             issues.error("CIMD-DOC-01", message);
@@ -290,7 +292,7 @@ fn analyse(client_id: &ClientIdUrl, body: &[u8], faults: &Faults) -> Analysis {
     doc.display_url("policy_uri");
     doc.display_url("tos_uri");
     let client_name = doc.string("client_name");
-    doc.warn_unknown_members();
+    doc.warn_unknown_members(faults);
     let issues = doc.issues;
     let metadata = ClientMetadata {
         client_id: client_id.clone(),
@@ -313,8 +315,9 @@ fn analyse(client_id: &ClientIdUrl, body: &[u8], faults: &Faults) -> Analysis {
     }
 }
 
-/// CIMD-DOC-01: valid UTF-8, one JSON object, no duplicate names, nothing trailing.
-fn parse_object(body: &[u8]) -> Result<Map<String, Value>, String> {
+/// CIMD-DOC-01: valid UTF-8, one JSON object, no duplicate names, nothing trailing. With
+/// `lenient` (the `lenient-json` fault) the last duplicate wins and trailing bytes are ignored.
+fn parse_object(body: &[u8], lenient: bool) -> Result<Map<String, Value>, String> {
     let text = std::str::from_utf8(body).map_err(|e| {
         format!(
             "the document is not valid UTF-8 (first bad byte at offset {})",
@@ -322,9 +325,14 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, String> {
         )
     })?;
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let value = StrictValue::deserialize(&mut deserializer)
-        .and_then(|value| deserializer.end().map(|()| value.0))
-        .map_err(|e| format!("the document is not valid JSON: {e}"))?;
+    let value = if lenient {
+        Value::deserialize(&mut deserializer)
+            .map_err(|e| format!("the document is not valid JSON: {e}"))?
+    } else {
+        StrictValue::deserialize(&mut deserializer)
+            .and_then(|value| deserializer.end().map(|()| value.0))
+            .map_err(|e| format!("the document is not valid JSON: {e}"))?
+    };
     match value {
         Value::Object(object) => Ok(object),
         other => Err(format!(
@@ -456,12 +464,15 @@ impl DocumentCheck<'_> {
         }
     }
 
-    /// CIMD-DOC-02/03: `client_id` is a string equal, byte for byte, to the URL fetched.
+    /// CIMD-DOC-02/03: `client_id` is a string equal, byte for byte, to the URL fetched. The
+    /// `skip-client-id-presence` fault tolerates a missing or non-string one.
     fn check_client_id(&mut self, url: &ClientIdUrl) {
         match self.object.get("client_id") {
-            None => self
-                .issues
-                .error("CIMD-DOC-02", "the document has no client_id member"),
+            None => self.issues.relaxable(
+                Fault::SkipClientIdPresence,
+                "CIMD-DOC-02",
+                "the document has no client_id member",
+            ),
             Some(Value::String(id)) if id == url.as_str() => {}
             Some(Value::String(id)) => self.issues.relaxable(
                 Fault::SkipClientIdEquality,
@@ -473,7 +484,8 @@ impl DocumentCheck<'_> {
                 ),
             ),
             Some(other) => {
-                self.issues.error(
+                self.issues.relaxable(
+                    Fault::SkipClientIdPresence,
                     "CIMD-DOC-02",
                     format!("client_id must be a string, not a {}", kind(other)),
                 );
@@ -559,7 +571,8 @@ impl DocumentCheck<'_> {
         }
         let has_jwks_uri = self.object.contains_key("jwks_uri");
         if jwks.is_some() && has_jwks_uri {
-            self.issues.error(
+            self.issues.relaxable(
+                Fault::AllowJwksAndJwksUri,
                 "CIMD-DOC-10",
                 "the document has both jwks and jwks_uri; use one of them",
             );
@@ -693,8 +706,9 @@ impl DocumentCheck<'_> {
         }
     }
 
-    /// CIMD-DOC-04: unknown members are allowed, and worth a lint warning.
-    fn warn_unknown_members(&mut self) {
+    /// CIMD-DOC-04: unknown members are allowed, and worth a lint warning (an error with the
+    /// `refuse-unknown-members` fault).
+    fn warn_unknown_members(&mut self, faults: &Faults) {
         let known: BTreeSet<&str> = STRING_MEMBERS
             .iter()
             .chain(STRING_ARRAY_MEMBERS)
@@ -704,13 +718,15 @@ impl DocumentCheck<'_> {
         for name in self.object.keys() {
             let base = name.split('#').next().unwrap_or_default();
             if !known.contains(base) {
-                self.issues.warning(
-                    "CIMD-DOC-04",
-                    format!(
-                        "the member {} is not in the OAuth client metadata registry and is ignored",
-                        quote(name)
-                    ),
+                let message = format!(
+                    "the member {} is not in the OAuth client metadata registry and is ignored",
+                    quote(name)
                 );
+                if faults.on(Fault::RefuseUnknownMembers) {
+                    self.issues.error("CIMD-DOC-04", message);
+                } else {
+                    self.issues.warning("CIMD-DOC-04", message);
+                }
             }
         }
     }

@@ -85,7 +85,10 @@ impl ClientResolver {
         faults: Faults,
     ) -> Result<Self, CimdError> {
         let fetcher = Fetcher::new(&network, &policy.fetch, &faults)?;
-        let cache = MetadataCache::new(&policy.cache);
+        let mut cache = MetadataCache::new(&policy.cache);
+        if faults.on(Fault::CacheFetchErrors) {
+            cache = cache.remembering_failures(&policy.cache);
+        }
         Ok(Self {
             policy,
             faults,
@@ -145,7 +148,10 @@ impl ClientResolver {
             .headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        check_content_type(content_type).map_err(ResolveError::invalid_client)?;
+        // The `accept-any-content-type` fault skips the CIMD-DOC-05 check.
+        if !self.faults.on(Fault::AcceptAnyContentType) {
+            check_content_type(content_type).map_err(ResolveError::invalid_client)?;
+        }
         let meta = ClientMetadata::parse(url, &fetched.body, &self.faults)
             .map_err(ResolveError::invalid_client)?;
         self.policy

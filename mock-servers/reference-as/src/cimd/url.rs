@@ -47,7 +47,8 @@ impl ClientIdUrl {
     /// Checks `raw` against the client_id URL rules; the first refused rule is the error.
     ///
     /// The `lenient-client-id-url` fault tolerates dot segments, fragments, userinfo and an `http`
-    /// or mixed-case scheme; `skip-ssrf-guard` tolerates IP-literal hosts.
+    /// or mixed-case scheme; `skip-ssrf-guard` tolerates IP-literal hosts; `accept-pathless-client-id`
+    /// a missing path; `skip-url-syntax-check` bad escapes and characters in the path or query.
     pub fn parse(raw: &str, faults: &Faults) -> Result<Self, Finding> {
         let analysis = analyse(raw);
         if let Some(finding) = analysis.issues.first_refusal(faults) {
@@ -366,7 +367,8 @@ fn check_path_and_query(after: &str, q: &str, issues: &mut Issues) {
         None => (after, None),
     };
     if path.is_empty() {
-        issues.error(
+        issues.relaxable(
+            Fault::AcceptPathlessClientId,
             "CIMD-URL-02",
             format!("client_id {q} has no path; it needs one, e.g. \"/client.json\""),
         );
@@ -445,14 +447,17 @@ fn check_component(component: &str, what: &str, q: &str, issues: &mut Issues) {
         }
         i += 1;
     }
+    // The `skip-url-syntax-check` fault tolerates both findings below, as WHATWG parsers do.
     if let Some(at) = bad_escape {
-        issues.error(
+        issues.relaxable(
+            Fault::SkipUrlSyntaxCheck,
             "CIMD-URL-01",
             format!("client_id {q} has a \"%\" not followed by two hex digits in its {what} (offset {at})"),
         );
     }
     if let Some(b) = bad_char {
-        issues.error(
+        issues.relaxable(
+            Fault::SkipUrlSyntaxCheck,
             "CIMD-URL-01",
             format!(
                 "client_id {q} has the character {:?} in its {what}; percent-encode it",
