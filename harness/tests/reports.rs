@@ -474,3 +474,61 @@ fn coverage_prints_every_catalogue_row_with_family_totals() {
     assert!(stdout.contains("| CIMD-META-01 | MUST | AS |"));
     assert!(stdout.contains("| cimd | "));
 }
+
+/// A scenarios folder holding the real catalogue and one scenario naming `NOPE-99`.
+fn scenarios_with_unknown_requirement() -> PathBuf {
+    let dir = temp_dir("unknown");
+    let requirements = dir.join("requirements");
+    std::fs::create_dir_all(&requirements).unwrap();
+    for entry in std::fs::read_dir(root().join("scenarios/requirements")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, requirements.join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("x")).unwrap();
+    std::fs::write(
+        dir.join("x/unknown.toml"),
+        "title = \"A scenario naming a requirement nobody wrote\"\n\
+         [[step]]\ndiscover = { id = \"meta\" }\n\
+         [[expect]]\nrequirement = \"NOPE-99\"\nstatus = 200\n\
+         [negative]\nreason = \"a test fixture\"\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn run_exits_2_on_an_unknown_requirement_before_running_anything() {
+    let dir = scenarios_with_unknown_requirement();
+    let output = Command::new(env!("CARGO_BIN_EXE_cimd-conformance"))
+        .args(["run", "--scenarios", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("x/unknown: NOPE-99"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn validate_flags_unknown_requirements_and_uncovered_cimd_musts() {
+    let dir = scenarios_with_unknown_requirement();
+    let fixtures = root().join("fixtures");
+    let (code, stdout) = cli(&[
+        "validate",
+        "--scenarios",
+        dir.to_str().unwrap(),
+        "--fixtures",
+        fixtures.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("x/unknown: expect 1: unknown requirement NOPE-99"),
+        "{stdout}"
+    );
+    // With one scenario, every absolute CIMD row without an exclusion is a gap.
+    assert!(
+        stdout.contains("CIMD-META-01: MUST row has no scenario and no `excluded` reason"),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
