@@ -3,7 +3,7 @@
 //! Exit codes: 0 success; 1 a conformance failure (or an invalid document for `lint`); 2 a usage
 //! or harness error, so a harness bug never reads as a target failure.
 
-use std::io::Read;
+use std::io::{Read, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -266,17 +266,20 @@ fn validate(paths: &Paths) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Prints a report to stdout. A reader that closes the pipe early (`| head`) has what it wanted,
+/// so a write error is not worth a panic or a different exit code.
+fn emit(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 fn coverage(format: Format, paths: &Paths) -> anyhow::Result<ExitCode> {
     let scenarios = paths.load()?;
     let catalogue = paths.catalogue()?;
     let table = Coverage::build(&catalogue, &scenarios);
-    print!(
-        "{}",
-        match format {
-            Format::Text => table.text(),
-            Format::Md => table.markdown(),
-        }
-    );
+    emit(&match format {
+        Format::Text => table.text(),
+        Format::Md => table.markdown(),
+    });
     Ok(if table.cimd_gaps().is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -334,10 +337,11 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         scrubber: &scrubber,
     };
     let graded = Report::build(&outcomes, run, &grading)?;
-    print!(
-        "{}",
-        console::render(&graded, &catalogue, Some(started.elapsed()))
-    );
+    emit(&console::render(
+        &graded,
+        &catalogue,
+        Some(started.elapsed()),
+    ));
     if let Some(dir) = &args.out {
         report::write_all(dir, &graded, &outcomes, &catalogue)?;
         eprintln!("reports written to {}", dir.display());
