@@ -1,12 +1,15 @@
-//! The mock ecosystem on one machine: test CA, metadata host, mail server and reference AS.
+//! The mock ecosystem on one machine: test CA, metadata host and mail server (the [`Parties`]),
+//! and the reference AS on top of them (the [`Ecosystem`]).
 //!
 //! Client IDs are `https://<name>.example:<port>/…` URLs served by one metadata-host listener.
 //! The reference AS reaches them through its resolve map (`*.example` → 127.0.0.1) and trusts the
 //! run's test CA; every other name keeps the full SSRF policy, so a client ID on `localhost` is
 //! still refused. The AS itself speaks HTTPS as `https://localhost:<port>`, with a leaf from the
-//! same CA, and mails login codes over SMTP to mock-mail.
+//! same CA, and mails login codes over SMTP to mock-mail. A third-party AS under test uses the
+//! same [`Parties`], started on the fixed ports its operator configured it with once.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -24,6 +27,9 @@ use crate::scenario::run::{AsUnderTest, TestUser};
 
 /// Host name the reference AS is served under (browsers and curl resolve it to loopback).
 pub const AS_HOST: &str = "localhost";
+
+/// Common name of the harness's test CA (a CA kept in a state folder is reloaded under it).
+pub const CA_NAME: &str = "cimd-conformance test CA";
 
 /// Suffix of every virtual host name the metadata host serves; the AS maps it to loopback.
 pub const CLIENT_DOMAIN: &str = "example";
@@ -43,97 +49,88 @@ pub const DEMO_WEB: (&str, &str) = ("web.client.example", "/cimd/demo-web-client
 const NATIVE_DOCUMENT: &str = include_str!("../../fixtures/metadata/demo-native-client.json");
 const WEB_DOCUMENT: &str = include_str!("../../fixtures/metadata/demo-web-client.json");
 
-/// How to start the ecosystem.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// Faults to switch on in the shared reference AS.
-    pub faults: Faults,
-    /// The shared AS's ephemeral-client policy (the default is open).
-    pub policy: EphemeralPolicy,
-    /// Where to keep the CA certificate; a fresh temporary folder when `None`.
+/// Where the parties listen and keep their state.
+#[derive(Debug, Clone)]
+pub struct PartiesOptions {
+    /// Where to keep the CA (`ca.pem`, `ca-key.pem`): a chosen folder keeps it across runs, so
+    /// a server configured to trust it once stays configured; `None` makes a fresh CA in a
+    /// temporary folder removed on drop.
     pub state_dir: Option<PathBuf>,
-    /// Test users besides the demo user (`user-N@users.example`), e.g. one per scenario so
-    /// concurrent scenarios never read each other's login codes.
-    pub extra_users: usize,
+    /// The interface every party binds (default loopback).
+    pub listen: IpAddr,
+    /// The metadata host's port (0: a free one). It is part of every client ID.
+    pub metadata_port: u16,
+    /// The SMTP port (0: a free one).
+    pub smtp_port: u16,
+    /// The inbox HTTP API's port (0: a free one).
+    pub inbox_port: u16,
 }
 
-/// All parties, running. Dropping it stops them.
-pub struct Ecosystem {
+impl Default for PartiesOptions {
+    fn default() -> Self {
+        Self {
+            state_dir: None,
+            listen: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            metadata_port: 0,
+            smtp_port: 0,
+            inbox_port: 0,
+        }
+    }
+}
+
+/// The parties every AS under test talks to: the CA, the metadata host (with the demo client
+/// documents mounted) and the mail server. Dropping it stops them.
+pub struct Parties {
     /// The run's certificate authority.
     pub ca: Arc<TestCa>,
     /// The HTTPS metadata host with the demo documents mounted.
     pub hosts: MetadataHost,
     /// The SMTP sink and inbox.
     pub mail: MailServer,
-    /// The shared reference authorization server.
-    pub server: RunningAs,
     /// Path of the CA certificate file.
     pub ca_file: PathBuf,
-    users: Vec<TestUser>,
     state: StateDir,
 }
 
-impl std::fmt::Debug for Ecosystem {
+impl std::fmt::Debug for Parties {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ecosystem")
-            .field("issuer", &self.server.issuer())
+        f.debug_struct("Parties")
             .field("ca_file", &self.ca_file)
+            .field("hosts", &self.hosts.addr())
+            .field("smtp", &self.mail.smtp_addr())
+            .field("inbox", &self.mail.http_url())
             .finish_non_exhaustive()
     }
 }
 
-impl Ecosystem {
-    /// Starts every party and mounts the demo client documents.
-    pub async fn start(options: Options) -> Result<Self, HarnessError> {
-        let ca = TestCa::generate("cimd-conformance test CA").map_err(party)?;
+impl Parties {
+    /// Loads or makes the CA, starts the metadata host and the mail server, mounts the demo
+    /// client documents.
+    pub async fn start(options: PartiesOptions) -> Result<Self, HarnessError> {
         let state = StateDir::new(options.state_dir)?;
-        let ca_file = state.path().join("ca.pem");
-        ca.write_pem(&ca_file)?;
-
-        let hosts = MetadataHost::spawn(ca.clone()).await.map_err(party)?;
-        let mail = MailServer::spawn(MailConfig::default())
+        let ca = TestCa::load_or_generate(state.path(), CA_NAME).map_err(party)?;
+        let ca_file = state.path().join(mock_kit::ca::CA_CERT_FILE);
+        let at = |port| SocketAddr::new(options.listen, port);
+        let hosts = MetadataHost::spawn_on(ca.clone(), at(options.metadata_port))
             .await
             .map_err(party)?;
-        let mut users = vec![TestUser {
-            email: DEMO_EMAIL.to_owned(),
-            username: DEMO_USERNAME.to_owned(),
-            password: DEMO_PASSWORD.to_owned(),
-        }];
-        users.extend((1..=options.extra_users).map(|n| TestUser {
-            email: format!("user-{n}@users.example"),
-            username: format!("user-{n}"),
-            password: format!("password of user {n}"),
-        }));
-        let config = reference_config(&ca_file, &mail, &users, options.policy, options.faults);
-        let server = reference_as::spawn(config, Some(ca.server_config()))
-            .await
-            .map_err(party)?;
-
-        let ecosystem = Self {
+        let mail = MailServer::spawn(MailConfig {
+            smtp_listen: at(options.smtp_port),
+            http_listen: at(options.inbox_port),
+            ..MailConfig::default()
+        })
+        .await
+        .map_err(party)?;
+        let parties = Self {
             ca,
             hosts,
             mail,
-            server,
             ca_file,
-            users,
             state,
         };
-        ecosystem.mount_document(DEMO_NATIVE, NATIVE_DOCUMENT)?;
-        ecosystem.mount_document(DEMO_WEB, WEB_DOCUMENT)?;
-        Ok(ecosystem)
-    }
-
-    /// Starts another reference AS wired to the same hosts, mail and users, with its own policy
-    /// and faults (for scenarios that set the policy, and for negative runs).
-    pub async fn spawn_reference_as(
-        &self,
-        policy: EphemeralPolicy,
-        faults: Faults,
-    ) -> Result<RunningAs, HarnessError> {
-        let config = reference_config(&self.ca_file, &self.mail, &self.users, policy, faults);
-        reference_as::spawn(config, Some(self.ca.server_config()))
-            .await
-            .map_err(party)
+        parties.mount_document(DEMO_NATIVE, NATIVE_DOCUMENT)?;
+        parties.mount_document(DEMO_WEB, WEB_DOCUMENT)?;
+        Ok(parties)
     }
 
     fn mount_document(&self, (host, path): (&str, &str), json: &str) -> Result<(), HarnessError> {
@@ -141,11 +138,6 @@ impl Ecosystem {
             .map_err(|e| HarnessError::Party(format!("fixture {path}: {e}")))?;
         self.hosts.mount(host, path, Route::document(document));
         Ok(())
-    }
-
-    /// The shared AS's issuer identifier.
-    pub fn issuer(&self) -> String {
-        self.server.issuer().to_owned()
     }
 
     /// The URL (client ID) of a document on the metadata host.
@@ -158,6 +150,116 @@ impl Ecosystem {
         self.mail.http_url()
     }
 
+    /// The folder holding the CA files.
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+
+    /// What a user agent needs to reach the parties: the CA, and the demo host names routed to
+    /// the metadata host. An AS's own name is added by whoever knows it.
+    pub fn trust(&self) -> Trust {
+        Trust {
+            ca_pem: vec![self.ca.cert_pem().to_owned()],
+            resolve: vec![
+                (DEMO_NATIVE.0.to_owned(), self.hosts.addr()),
+                (DEMO_WEB.0.to_owned(), self.hosts.addr()),
+            ],
+        }
+    }
+}
+
+/// How to start the ecosystem.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Faults to switch on in the shared reference AS.
+    pub faults: Faults,
+    /// The shared AS's ephemeral-client policy (the default is open).
+    pub policy: EphemeralPolicy,
+    /// Where to keep the CA (see [`PartiesOptions::state_dir`]).
+    pub state_dir: Option<PathBuf>,
+    /// Test users besides the demo user (`user-N@users.example`), e.g. one per scenario so
+    /// concurrent scenarios never read each other's login codes.
+    pub extra_users: usize,
+}
+
+/// The [`Parties`] plus the in-process reference AS wired to them, running. Dropping it stops
+/// them all. It dereferences to its parties (`eco.hosts`, `eco.inbox_url()`).
+pub struct Ecosystem {
+    parties: Parties,
+    /// The shared reference authorization server.
+    pub server: RunningAs,
+    users: Vec<TestUser>,
+}
+
+impl Deref for Ecosystem {
+    type Target = Parties;
+
+    fn deref(&self) -> &Parties {
+        &self.parties
+    }
+}
+
+impl std::fmt::Debug for Ecosystem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ecosystem")
+            .field("issuer", &self.server.issuer())
+            .field("parties", &self.parties)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ecosystem {
+    /// Starts the parties on free loopback ports, then the reference AS.
+    pub async fn start(options: Options) -> Result<Self, HarnessError> {
+        let parties = Parties::start(PartiesOptions {
+            state_dir: options.state_dir,
+            ..PartiesOptions::default()
+        })
+        .await?;
+        let mut users = vec![TestUser {
+            email: DEMO_EMAIL.to_owned(),
+            username: DEMO_USERNAME.to_owned(),
+            password: DEMO_PASSWORD.to_owned(),
+        }];
+        users.extend((1..=options.extra_users).map(|n| TestUser {
+            email: format!("user-{n}@users.example"),
+            username: format!("user-{n}"),
+            password: format!("password of user {n}"),
+        }));
+        let config = reference_config(&parties, &users, options.policy, options.faults);
+        let server = reference_as::spawn(config, Some(parties.ca.server_config()))
+            .await
+            .map_err(party)?;
+        Ok(Self {
+            parties,
+            server,
+            users,
+        })
+    }
+
+    /// The parties the reference AS is wired to.
+    pub fn parties(&self) -> &Parties {
+        &self.parties
+    }
+
+    /// Starts another reference AS wired to the same hosts, mail and users, with its own policy
+    /// and faults (for scenarios that set the policy, and for negative runs).
+    pub async fn spawn_reference_as(
+        &self,
+        policy: EphemeralPolicy,
+        faults: Faults,
+    ) -> Result<RunningAs, HarnessError> {
+        let config = reference_config(&self.parties, &self.users, policy, faults);
+        reference_as::spawn(config, Some(self.ca.server_config()))
+            .await
+            .map_err(party)
+    }
+
+    /// The shared AS's issuer identifier.
+    pub fn issuer(&self) -> String {
+        self.server.issuer().to_owned()
+    }
+
     /// The users every reference AS of this ecosystem knows; index 0 is the demo user.
     pub fn users(&self) -> &[TestUser] {
         &self.users
@@ -165,15 +267,12 @@ impl Ecosystem {
 
     /// What a user agent needs to reach `server`: the CA and the names of the test network.
     pub fn trust_for(&self, server: &RunningAs) -> Trust {
-        let loopback = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        Trust {
-            ca_pem: vec![self.ca.cert_pem().to_owned()],
-            resolve: vec![
-                (AS_HOST.to_owned(), loopback(server.addr().port())),
-                (DEMO_NATIVE.0.to_owned(), loopback(self.hosts.port())),
-                (DEMO_WEB.0.to_owned(), loopback(self.hosts.port())),
-            ],
-        }
+        let mut trust = self.parties.trust();
+        trust.resolve.push((
+            AS_HOST.to_owned(),
+            SocketAddr::from((Ipv4Addr::LOCALHOST, server.addr().port())),
+        ));
+        trust
     }
 
     /// [`Ecosystem::trust_for`] the shared AS.
@@ -195,17 +294,11 @@ impl Ecosystem {
             trust: self.trust_for(server),
         }
     }
-
-    /// The folder holding the CA file.
-    pub fn state_dir(&self) -> &Path {
-        self.state.path()
-    }
 }
 
-/// The reference AS configuration wired to this ecosystem's parties.
+/// The reference AS configuration wired to `parties`.
 fn reference_config(
-    ca_file: &Path,
-    mail: &MailServer,
+    parties: &Parties,
     users: &[TestUser],
     policy: EphemeralPolicy,
     faults: Faults,
@@ -214,8 +307,8 @@ fn reference_config(
         public_host: AS_HOST.to_owned(),
         ..Config::default()
     };
-    config.smtp.host = mail.smtp_addr().ip().to_string();
-    config.smtp.port = mail.smtp_addr().port();
+    config.smtp.host = parties.mail.smtp_addr().ip().to_string();
+    config.smtp.port = parties.mail.smtp_addr().port();
     config.users = users
         .iter()
         .map(|u| reference_as::config::UserConfig {
@@ -225,7 +318,7 @@ fn reference_config(
         })
         .collect();
     config.ephemeral_clients = policy;
-    config.network.trusted_ca = Some(ca_file.to_owned());
+    config.network.trusted_ca = Some(parties.ca_file.clone());
     config.network.resolve.insert(
         format!("*.{CLIENT_DOMAIN}"),
         IpAddr::V4(Ipv4Addr::LOCALHOST),

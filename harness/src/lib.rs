@@ -18,7 +18,10 @@
 //! - [`lint`]: the `lint` command's document and URL checks.
 //! - [`scenario`]: scenario files (format, loading, placeholders, validation), the step runner and
 //!   the judge.
-//! - [`suite`]: runs many scenarios concurrently against the ecosystem's reference AS.
+//! - [`suite`]: runs many scenarios concurrently against the ecosystem's reference AS, or against a
+//!   third-party target.
+//! - [`target`]: third-party targets: the target file (issuer, the parties' fixed ports, users,
+//!   declared policy), discovery of the AS's metadata, and which scenarios apply to it.
 //! - [`report`]: grades checks by the catalogue's keywords and writes the console report,
 //!   `report.json`, `junit.xml`, `summary.md`, `report.html`, evidence logs and the coverage table.
 //! - [`baseline`]: known failures with reasons, and the stale-entry rule.
@@ -33,6 +36,7 @@ pub mod pkce;
 pub mod report;
 pub mod scenario;
 pub mod suite;
+pub mod target;
 
 /// Why the harness could not finish. A `Target` error is the AS's fault; the others are the
 /// harness's (exit code 2), so a harness bug never reads as a conformance failure.

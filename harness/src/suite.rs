@@ -1,9 +1,12 @@
-//! Running a set of scenarios concurrently against the embedded reference AS.
+//! Running a set of scenarios concurrently against the embedded reference AS or a third-party
+//! target.
 //!
-//! Parties start once per run: one metadata host, one mail server, one shared reference AS.
-//! Scenarios that set the AS's policy get their own AS instance (cheap: in-process, in-memory
-//! store) wired to the same parties. Each scenario acts as its own user and in its own namespace
-//! of host names, so concurrent scenarios never see each other's requests or mail.
+//! Parties start once per run: one metadata host, one mail server, and (in-process) one shared
+//! reference AS. Scenarios that set the AS's policy get their own AS instance (cheap: in-process,
+//! in-memory store) wired to the same parties; against a third-party target they run only where
+//! the target file declares the same policy. Each scenario acts as its own user and in its own
+//! namespace of host names, so concurrent scenarios never see each other's requests or mail; a
+//! target with fewer users than scenarios runs fewer at once and reuses users one after another.
 
 use std::path::Path;
 
@@ -12,11 +15,11 @@ use futures_util::stream;
 use serde::Serialize;
 
 use crate::HarnessError;
-use crate::ecosystem::Ecosystem;
+use crate::ecosystem::{Ecosystem, Parties};
 use crate::scenario::judge::{self, Check, Verdict};
-use crate::scenario::run::{self, Event, Surroundings, TestUser};
-use crate::scenario::template::Bindings;
+use crate::scenario::run::{self, AsUnderTest, Event, Surroundings, TestUser};
 use crate::scenario::{self, Scenario};
+use crate::target::{self, Target};
 
 /// Where loopback redirect URIs of scenario clients point; nothing listens there, because the
 /// user agent stops at the redirect.
@@ -65,44 +68,84 @@ pub async fn run_scenario(
     fixtures: &Path,
     faults: &reference_as::faults::Faults,
 ) -> ScenarioOutcome {
-    let outcome = |status, checks, log| ScenarioOutcome {
-        id: scenario.id.clone(),
-        title: scenario.file.title.clone(),
-        status,
-        checks,
-        log,
-    };
     let dedicated = match &scenario.file.reference_as {
         None => None,
         Some(settings) => {
-            let bindings = Bindings {
-                ns: scenario.namespace(),
-                ..Bindings::default()
-            };
+            let bindings = target::policy_bindings(scenario, eco.hosts.port());
             let started = match scenario::policy(&settings.ephemeral_clients, &bindings) {
                 Ok(policy) => eco.spawn_reference_as(policy, faults.clone()).await,
                 Err(e) => Err(HarnessError::Scenario(e)),
             };
             match started {
                 Ok(server) => Some(server),
-                Err(e) => return outcome(Status::Error(e.to_string()), Vec::new(), Vec::new()),
+                Err(e) => return bare_outcome(scenario, Status::Error(e.to_string())),
             }
         }
     };
     let target = eco.as_under_test(dedicated.as_ref().unwrap_or(&eco.server));
-    let inbox = eco.inbox_url();
+    execute_and_judge(eco.parties(), &target, scenario, user, fixtures).await
+}
+
+/// Runs one scenario as `user` against a third-party AS (`under_test`, discovered from
+/// `target`'s issuer): not applicable when the target's declared policy differs from the
+/// scenario's, and every sign-in uses the target's login method.
+pub async fn run_target_scenario(
+    parties: &Parties,
+    under_test: &AsUnderTest,
+    target: &Target,
+    scenario: &Scenario,
+    user: &TestUser,
+    fixtures: &Path,
+) -> ScenarioOutcome {
+    match target.applicability(scenario, parties.hosts.port()) {
+        Ok(None) => {}
+        Ok(Some(reason)) => return bare_outcome(scenario, Status::NotApplicable(reason)),
+        Err(e) => return bare_outcome(scenario, Status::Error(e.to_string())),
+    }
+    let adapted = target.adapt(scenario);
+    execute_and_judge(parties, under_test, &adapted, user, fixtures).await
+}
+
+/// An outcome with no checks (yet).
+fn bare_outcome(scenario: &Scenario, status: Status) -> ScenarioOutcome {
+    ScenarioOutcome {
+        id: scenario.id.clone(),
+        title: scenario.file.title.clone(),
+        status,
+        checks: Vec::new(),
+        log: Vec::new(),
+    }
+}
+
+/// Walks the scenario against `target` and judges what crossed the wire.
+async fn execute_and_judge(
+    parties: &Parties,
+    target: &AsUnderTest,
+    scenario: &Scenario,
+    user: &TestUser,
+    fixtures: &Path,
+) -> ScenarioOutcome {
+    let since = mock_kit::journal::next_sequence();
+    let inbox = parties.inbox_url();
     let around = Surroundings {
-        hosts: &eco.hosts,
+        hosts: &parties.hosts,
         inbox: &inbox,
         fixtures,
         callback: CALLBACK,
     };
-    match run::execute(scenario, &target, user, around).await {
-        Ok(evidence) => {
+    match run::execute(scenario, target, user, around).await {
+        Ok(mut evidence) => {
+            // A user an earlier scenario signed in as has older mail: only this run's counts.
+            evidence.mail.retain(|m| m.seq > since);
+            evidence.log.retain(|e| e.source != "mail" || e.seq > since);
             let checks = judge::judge(&scenario.file.expects, &evidence);
-            outcome(Status::Ran, checks, evidence.log)
+            ScenarioOutcome {
+                log: evidence.log,
+                checks,
+                ..bare_outcome(scenario, Status::Ran)
+            }
         }
-        Err(e) => outcome(Status::Error(e.to_string()), Vec::new(), Vec::new()),
+        Err(e) => bare_outcome(scenario, Status::Error(e.to_string())),
     }
 }
 
@@ -129,6 +172,88 @@ pub async fn run_all(
             }
         })
         .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// `run --target FILE`: starts the parties on the target file's ports (reusing the CA in its
+/// state folder), makes sure a certificate for the issuer's host is in that folder when the file
+/// names no `ca_file`, discovers the AS and runs `scenarios` against it with at most
+/// `min(concurrency, users)` at a time, each holding a user of its own for the whole run.
+/// Results come back in input order, as from [`run_all`].
+///
+/// Errors: [`HarnessError::Target`] when discovery fails (the target's fault, exit 1); any other
+/// variant when a party cannot start (a taken port, a broken state folder: exit 2).
+pub async fn run_target(
+    target: &Target,
+    scenarios: &[Scenario],
+    fixtures: &Path,
+    concurrency: usize,
+    on_done: &(dyn Fn(&ScenarioOutcome) + Sync),
+) -> Result<Vec<ScenarioOutcome>, HarnessError> {
+    let parties = Parties::start(target.parties_options()).await?;
+    if target.ca_file.is_none()
+        && let Some(host) = target.issuer_host()
+    {
+        target::server_certificate(&parties.ca, parties.state_dir(), &host)?;
+    }
+    let under_test = target::discover(target, &parties).await?;
+    Ok(run_all_on_target(
+        &parties,
+        &under_test,
+        target,
+        scenarios,
+        fixtures,
+        concurrency,
+        on_done,
+    )
+    .await)
+}
+
+/// [`run_target`]'s loop on parties that are already running and a discovered AS.
+pub async fn run_all_on_target(
+    parties: &Parties,
+    under_test: &AsUnderTest,
+    target: &Target,
+    scenarios: &[Scenario],
+    fixtures: &Path,
+    concurrency: usize,
+    on_done: &(dyn Fn(&ScenarioOutcome) + Sync),
+) -> Vec<ScenarioOutcome> {
+    // A pool of free users: a scenario takes one for its whole run, so no two concurrent runs
+    // read each other's login codes, and the pool's size bounds the concurrency.
+    let (free_tx, free_rx) = tokio::sync::mpsc::unbounded_channel();
+    for user in &target.users {
+        let _ = free_tx.send(user.clone());
+    }
+    let free_rx = tokio::sync::Mutex::new(free_rx);
+    let width = concurrency.clamp(1, target.users.len().max(1));
+    let mut results: Vec<(usize, ScenarioOutcome)> = stream::iter(scenarios.iter().enumerate())
+        .map(|(i, scenario)| {
+            let (free_tx, free_rx) = (&free_tx, &free_rx);
+            async move {
+                let taken = free_rx.lock().await.recv().await;
+                let result = match taken {
+                    Some(user) => {
+                        let result = run_target_scenario(
+                            parties, under_test, target, scenario, &user, fixtures,
+                        )
+                        .await;
+                        let _ = free_tx.send(user);
+                        result
+                    }
+                    None => bare_outcome(
+                        scenario,
+                        Status::Error("the target file lists no users".to_owned()),
+                    ),
+                };
+                on_done(&result);
+                (i, result)
+            }
+        })
+        .buffer_unordered(width)
         .collect()
         .await;
     results.sort_by_key(|(i, _)| *i);
