@@ -234,8 +234,13 @@ fn glob_match(pattern: &str, text: &str) -> bool {
 }
 
 fn list(paths: &Paths) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
     for s in paths.load()? {
-        println!("{:<44} {}", s.id, s.file.title);
+        // A closed pipe (`list | head`) just ends the listing.
+        if writeln!(out, "{:<44} {}", s.id, s.file.title).is_err() {
+            break;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -115,7 +115,9 @@ fn judge_one(expect: &Expect, evidence: &Evidence) -> Check {
         StepResult::Token { responses } => {
             if let Some(n) = expect.successes {
                 let ok = responses.iter().filter(|r| r.status == 200).count();
-                let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+                // Sorted: completion order varies from run to run, the multiset does not.
+                let mut statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+                statuses.sort_unstable();
                 return check(
                     expect,
                     ok == usize::from(n),
@@ -146,7 +148,15 @@ fn judge_one(expect: &Expect, evidence: &Evidence) -> Check {
 fn describe_expectation(expect: &Expect, fill: &dyn Fn(&str) -> String) -> String {
     let mut parts = Vec::new();
     if let Some(o) = expect.outcome {
-        parts.push(format!("outcome {o:?}"));
+        parts.push(
+            match o {
+                OutcomeKind::ErrorPage => "an error page, no redirect to the client",
+                OutcomeKind::RedirectCode => "a redirect to the client with a code",
+                OutcomeKind::RedirectError => "a redirect to the client with an error",
+                OutcomeKind::NotRedirected => "no redirect to the client",
+            }
+            .to_owned(),
+        );
     }
     if let Some(s) = expect.status {
         parts.push(format!("status {s}"));
