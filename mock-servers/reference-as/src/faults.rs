@@ -112,6 +112,10 @@ faults! {
         "Issues tokens for a resource other than the one the grant was authorized for.";
     AllowJwksAndJwksUri = "allow-jwks-and-jwks-uri" breaks "CIMD-DOC-10":
         "Accepts documents that carry both jwks and jwks_uri.";
+    NeverRefetch = "never-refetch" breaks "CIMD-FETCH-05":
+        "Keeps a fetched metadata document for as long as the server runs, whatever the cache lifetime.";
+    AcceptClientSecret = "accept-client-secret" breaks "CIMD-DOC-07":
+        "Ignores a client_secret that a URL client sends to the token endpoint instead of refusing it.";
 }
 
 impl fmt::Display for Fault {

@@ -85,9 +85,14 @@ impl ClientResolver {
         faults: Faults,
     ) -> Result<Self, CimdError> {
         let fetcher = Fetcher::new(&network, &policy.fetch, &faults)?;
-        let mut cache = MetadataCache::new(&policy.cache);
+        let mut cache_settings = policy.cache;
+        if faults.on(Fault::NeverRefetch) {
+            // The longest lifetime the cache honours: no document is ever fetched again.
+            cache_settings.ttl_secs = u64::MAX;
+        }
+        let mut cache = MetadataCache::new(&cache_settings);
         if faults.on(Fault::CacheFetchErrors) {
-            cache = cache.remembering_failures(&policy.cache);
+            cache = cache.remembering_failures(&cache_settings);
         }
         Ok(Self {
             policy,

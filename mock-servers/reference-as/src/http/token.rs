@@ -190,8 +190,9 @@ async fn authenticate(
             basic_challenge: true,
         });
     }
-    // CIMD-DOC-07: a URL client has no shared secret, so a presented one is refused.
-    if params.all("client_secret").next().is_some() {
+    // CIMD-DOC-07: a URL client has no shared secret, so a presented one is refused (the
+    // `accept-client-secret` fault ignores it instead).
+    if params.all("client_secret").next().is_some() && !state.fault(Fault::AcceptClientSecret) {
         return Err(OAuthError::invalid_client(
             "client_secret is not accepted: URL client IDs cannot hold a shared secret \
              (CIMD-DOC-07)",
