@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use cimd_harness::HarnessError;
 use cimd_harness::baseline::Baseline;
 use cimd_harness::catalogue::Catalogue;
 use cimd_harness::ecosystem::{self, DEMO_NATIVE, DEMO_WEB, Ecosystem, Options};
@@ -15,6 +16,7 @@ use cimd_harness::report::coverage::Coverage;
 use cimd_harness::report::{self, Grading, Report, RunInfo, Scrubber, console};
 use cimd_harness::scenario::{self, Scenario};
 use cimd_harness::suite;
+use cimd_harness::target::Target;
 use cimd_harness::{lint, pkce::Pkce};
 use clap::{Parser, Subcommand};
 use reference_as::faults::{Fault, Faults};
@@ -99,6 +101,10 @@ struct RunArgs {
     /// Scenarios run at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// Run against the authorization server this target file describes instead of the embedded
+    /// reference AS (see fixtures/targets/example.toml).
+    #[arg(long, value_name = "FILE", conflicts_with = "faults")]
+    target: Option<PathBuf>,
     #[command(flatten)]
     paths: Paths,
 }
@@ -310,30 +316,50 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("no scenario matches {:?}", args.only);
     }
     let faults = Faults::of(args.faults);
-    let eco = Ecosystem::start(Options {
-        faults: faults.clone(),
-        extra_users: selected.len(),
-        ..Options::default()
-    })
-    .await?;
+    let fixtures = args.paths.fixtures();
     let started = std::time::Instant::now();
     let bar = console::progress_bar(selected.len());
     let on_done = |outcome: &suite::ScenarioOutcome| {
         bar.set_message(outcome.id.clone());
         bar.inc(1);
     };
-    let fixtures = args.paths.fixtures();
-    let outcomes = suite::run_all(&eco, &selected, &fixtures, args.concurrency, &on_done).await;
+    let (outcomes, target_name, issuer) = if let Some(file) = &args.target {
+        let target = Target::load(file)?;
+        eprintln!(
+            "target {}: the AS must trust {} and send mail to 127.0.0.1:{}",
+            target.issuer,
+            target.harness.state_dir.join("ca.pem").display(),
+            target.harness.smtp_port
+        );
+        match suite::run_target(&target, &selected, &fixtures, args.concurrency, &on_done).await {
+            Ok(outcomes) => (outcomes, target.issuer.clone(), target.issuer.clone()),
+            Err(HarnessError::Target(message)) => {
+                bar.finish_and_clear();
+                eprintln!("target failure: {message}");
+                return Ok(ExitCode::from(1));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    } else {
+        let eco = Ecosystem::start(Options {
+            faults: faults.clone(),
+            extra_users: selected.len(),
+            ..Options::default()
+        })
+        .await?;
+        let outcomes = suite::run_all(&eco, &selected, &fixtures, args.concurrency, &on_done).await;
+        (outcomes, "reference-as".to_owned(), eco.issuer())
+    };
     bar.finish_and_clear();
     let run = RunInfo {
         tool: format!("cimd-conformance {}", env!("CARGO_PKG_VERSION")),
-        target: "reference-as".to_owned(),
+        target: target_name,
         only: args.only,
         faults: faults.iter().map(|f| f.name().to_owned()).collect(),
         strict: args.strict,
         baseline: args.baseline.as_ref().map(|p| p.display().to_string()),
     };
-    let scrubber = Scrubber::new().with_literal(&eco.issuer(), "{issuer}");
+    let scrubber = Scrubber::new().with_literal(&issuer, "{issuer}");
     let grading = Grading {
         catalogue: &catalogue,
         strict: args.strict,
