@@ -116,6 +116,8 @@ faults! {
         "Keeps a fetched metadata document for as long as the server runs, whatever the cache lifetime.";
     AcceptClientSecret = "accept-client-secret" breaks "CIMD-DOC-07":
         "Ignores a client_secret that a URL client sends to the token endpoint instead of refusing it.";
+    SkipMemberTypes = "skip-member-types" breaks "CIMD-DOC-01":
+        "Accepts registry members of the wrong JSON type in metadata documents, ignoring them.";
 }
 
 impl fmt::Display for Fault {

@@ -102,7 +102,7 @@ impl ClientMetadata {
     /// Parses and checks `body` as the document fetched from `client_id`; the first refused rule
     /// is the error. Faults: `skip-client-id-equality`, `allow-shared-secrets` (a shared-secret
     /// method is then treated as `none`: the AS holds no secret to check), `allow-private-keys`,
-    /// `lenient-json`, `skip-client-id-presence`, `refuse-unknown-members` and
+    /// `lenient-json`, `skip-member-types`, `skip-client-id-presence`, `refuse-unknown-members` and
     /// `allow-jwks-and-jwks-uri`.
     pub fn parse(client_id: &ClientIdUrl, body: &[u8], faults: &Faults) -> Result<Self, Finding> {
         let analysis = analyse(client_id, body, faults);
@@ -450,8 +450,10 @@ impl DocumentCheck<'_> {
             };
             if let Err(expected) = expected {
                 // client_id has its own requirement (CIMD-DOC-02), reported by check_client_id.
+                // The `skip-member-types` fault ignores such members instead.
                 if name != "client_id" {
-                    self.issues.error(
+                    self.issues.relaxable(
+                        Fault::SkipMemberTypes,
                         "CIMD-DOC-01",
                         format!(
                             "the member {} must be {expected}, not a {}",
