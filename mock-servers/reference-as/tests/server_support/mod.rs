@@ -61,6 +61,8 @@ pub struct World {
     pub mail: MailServer,
     pub server: RunningAs,
     pub browser: reqwest::Client,
+    /// A cookie-less client for the token endpoint, kept so requests reuse its connection.
+    pub api: reqwest::Client,
 }
 
 /// A client document mounted on the metadata host.
@@ -128,6 +130,7 @@ impl World {
             mail,
             server,
             browser,
+            api: plain(),
         }
     }
 
@@ -266,7 +269,8 @@ impl World {
 
     /// `POST /token` with `params`; returns the status and JSON body.
     pub async fn token(&self, params: &[(&str, &str)]) -> (StatusCode, Value) {
-        let response = plain()
+        let response = self
+            .api
             .post(self.server.url("/token"))
             .form(params)
             .send()
