@@ -8,6 +8,7 @@ mod server_support;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
+use mock_mail::Behaviour;
 use reference_as::{Fault, Faults};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -362,20 +363,30 @@ async fn a_login_code_works_only_once() {
 }
 
 #[tokio::test]
-async fn a_mail_relay_failure_is_an_error_page() {
-    let world = World::start_with(|c| c.smtp.port = 9).await;
+async fn a_mail_relay_failure_is_an_error_page_and_a_retry_works() {
+    let world = World::start().await;
     let client = world.app();
     let response = world.authorize_client(&client, &Pkce::new(), &[]).await;
     let login = world.follow(&response).await.text().await.unwrap();
-    let failed = world
-        .submit(&login, "email-form", &[("email", EMAIL)])
-        .await;
-    assert_eq!(failed.status(), StatusCode::BAD_GATEWAY);
-    let page = failed.text().await.unwrap();
-    assert_eq!(
-        element_text(&page, "error").as_deref(),
-        Some("temporarily_unavailable")
-    );
+    for behaviour in [
+        Behaviour::TempFail,
+        Behaviour::RejectRecipients(550),
+        Behaviour::DropAfterGreeting,
+    ] {
+        world.mail.set_behaviour(behaviour);
+        let failed = world
+            .submit(&login, "email-form", &[("email", EMAIL)])
+            .await;
+        assert_eq!(failed.status(), StatusCode::BAD_GATEWAY, "{behaviour:?}");
+        let page = failed.text().await.unwrap();
+        assert_eq!(
+            element_text(&page, "error").as_deref(),
+            Some("temporarily_unavailable")
+        );
+    }
+    world.mail.set_behaviour(Behaviour::Accept);
+    let signed_in = world.sign_in_by_mail(&login, EMAIL).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]

@@ -121,17 +121,31 @@ async fn client_and_redirect_problems_get_an_error_page_and_never_a_redirect() {
 
 #[tokio::test]
 async fn the_redirect_errors_to_client_fault_sends_client_problems_to_the_presented_uri() {
-    let world = World::start_with(|c| c.faults = Faults::of([Fault::RedirectErrorsToClient])).await;
-    let response = world
-        .authorize(&[
-            ("response_type", "code"),
-            ("client_id", "my-app"),
-            ("redirect_uri", "https://attacker.example/steal"),
-            ("state", "s"),
-        ])
-        .await;
-    let params = callback(&response, "https://attacker.example/steal");
-    assert_eq!(param(&params, "error"), Some("invalid_client"));
+    for (faults, redirects) in [
+        (Faults::none(), false),
+        (Faults::of([Fault::RedirectErrorsToClient]), true),
+    ] {
+        let world = World::start_with(|c| c.faults = faults).await;
+        let client = world.app();
+        let attacker = "https://attacker.example/steal";
+        for client_id in ["my-app", client.client_id.as_str()] {
+            let response = world
+                .authorize(&[
+                    ("response_type", "code"),
+                    ("client_id", client_id),
+                    ("redirect_uri", attacker),
+                    ("state", "s"),
+                ])
+                .await;
+            if redirects {
+                let params = callback(&response, attacker);
+                assert!(param(&params, "error").is_some(), "{params:?}");
+            } else {
+                assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+                assert!(response.headers().get("location").is_none());
+            }
+        }
+    }
 }
 
 #[tokio::test]
