@@ -1,7 +1,10 @@
 //! The `cimd-conformance` binary as a user runs it: `lint` exit codes and JSON, and `serve`
 //! bringing up a working ecosystem that answers over the real wire.
 
-#![allow(clippy::unwrap_used, reason = "test helpers: a panic is the failure report")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic is the failure report"
+)]
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
