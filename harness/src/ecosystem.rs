@@ -177,8 +177,8 @@ pub struct Options {
     pub policy: EphemeralPolicy,
     /// Where to keep the CA (see [`PartiesOptions::state_dir`]).
     pub state_dir: Option<PathBuf>,
-    /// Test users besides the demo user (`user-N@users.example`), e.g. one per scenario so
-    /// concurrent scenarios never read each other's login codes.
+    /// Test users besides the demo user (`user-N@users.example`): one per concurrently running
+    /// scenario, so no two read each other's login codes.
     pub extra_users: usize,
 }
 
@@ -189,6 +189,10 @@ pub struct Ecosystem {
     /// The shared reference authorization server.
     pub server: RunningAs,
     users: Vec<TestUser>,
+    /// The users as every reference AS of this ecosystem is configured with them: passwords
+    /// hashed once here, so starting another AS costs no key derivation.
+    user_configs: Vec<reference_as::config::UserConfig>,
+    faults: Faults,
 }
 
 impl Deref for Ecosystem {
@@ -226,7 +230,13 @@ impl Ecosystem {
             username: format!("user-{n}"),
             password: format!("password of user {n}"),
         }));
-        let config = reference_config(&parties, &users, options.policy, options.faults);
+        let user_configs = hashed_users(&users).await?;
+        let config = reference_config(
+            &parties,
+            &user_configs,
+            options.policy,
+            options.faults.clone(),
+        );
         let server = reference_as::spawn(config, Some(parties.ca.server_config()))
             .await
             .map_err(party)?;
@@ -234,7 +244,14 @@ impl Ecosystem {
             parties,
             server,
             users,
+            user_configs,
+            faults: options.faults,
         })
+    }
+
+    /// The faults every reference AS of this ecosystem runs with.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     /// The parties the reference AS is wired to.
@@ -243,13 +260,17 @@ impl Ecosystem {
     }
 
     /// Starts another reference AS wired to the same hosts, mail and users, with its own policy
-    /// and faults (for scenarios that set the policy, and for negative runs).
+    /// and the ecosystem's faults (for scenarios that set the policy).
     pub async fn spawn_reference_as(
         &self,
         policy: EphemeralPolicy,
-        faults: Faults,
     ) -> Result<RunningAs, HarnessError> {
-        let config = reference_config(&self.parties, &self.users, policy, faults);
+        let config = reference_config(
+            &self.parties,
+            &self.user_configs,
+            policy,
+            self.faults.clone(),
+        );
         reference_as::spawn(config, Some(self.ca.server_config()))
             .await
             .map_err(party)
@@ -299,7 +320,7 @@ impl Ecosystem {
 /// The reference AS configuration wired to `parties`.
 fn reference_config(
     parties: &Parties,
-    users: &[TestUser],
+    users: &[reference_as::config::UserConfig],
     policy: EphemeralPolicy,
     faults: Faults,
 ) -> Config {
@@ -309,14 +330,7 @@ fn reference_config(
     };
     config.smtp.host = parties.mail.smtp_addr().ip().to_string();
     config.smtp.port = parties.mail.smtp_addr().port();
-    config.users = users
-        .iter()
-        .map(|u| reference_as::config::UserConfig {
-            username: u.username.clone(),
-            email: u.email.clone(),
-            password: reference_as::config::Password(u.password.clone()),
-        })
-        .collect();
+    config.users = users.to_vec();
     config.ephemeral_clients = policy;
     config.network.trusted_ca = Some(parties.ca_file.clone());
     config.network.resolve.insert(
@@ -325,6 +339,32 @@ fn reference_config(
     );
     config.faults = faults;
     config
+}
+
+/// `users` as reference-AS config entries with PBKDF2 hashes (derived in parallel, once).
+async fn hashed_users(
+    users: &[TestUser],
+) -> Result<Vec<reference_as::config::UserConfig>, HarnessError> {
+    let hashes = users.iter().map(|u| {
+        let password = u.password.clone();
+        tokio::task::spawn_blocking(move || {
+            reference_as::store::PasswordHash::new(&password).map(|h| h.encode())
+        })
+    });
+    let hashes = futures_util::future::try_join_all(hashes)
+        .await
+        .map_err(|e| HarnessError::Party(format!("password hashing: {e}")))?;
+    users
+        .iter()
+        .zip(hashes)
+        .map(|(u, hash)| {
+            Ok(reference_as::config::UserConfig {
+                username: u.username.clone(),
+                email: u.email.clone(),
+                password: reference_as::config::Password(hash.map_err(party)?),
+            })
+        })
+        .collect()
 }
 
 fn party(error: impl std::fmt::Display) -> HarnessError {

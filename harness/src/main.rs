@@ -343,7 +343,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         let eco = Ecosystem::start(Options {
             faults: faults.clone(),
-            extra_users: selected.len(),
+            extra_users: selected.len().min(args.concurrency.max(1)),
             ..Options::default()
         })
         .await?;

@@ -59,21 +59,20 @@ impl ScenarioOutcome {
     }
 }
 
-/// Runs one scenario as `user` against the ecosystem (its shared AS, or a dedicated one when the
-/// scenario sets the policy). `faults` are switched on in a dedicated AS too.
+/// Runs one scenario as `user` against the ecosystem (its shared AS, or a dedicated one with the
+/// ecosystem's faults when the scenario sets the policy).
 pub async fn run_scenario(
     eco: &Ecosystem,
     scenario: &Scenario,
     user: &TestUser,
     fixtures: &Path,
-    faults: &reference_as::faults::Faults,
 ) -> ScenarioOutcome {
     let dedicated = match &scenario.file.reference_as {
         None => None,
         Some(settings) => {
             let bindings = target::policy_bindings(scenario, eco.hosts.port());
             let started = match scenario::policy(&settings.ephemeral_clients, &bindings) {
-                Ok(policy) => eco.spawn_reference_as(policy, faults.clone()).await,
+                Ok(policy) => eco.spawn_reference_as(policy).await,
                 Err(e) => Err(HarnessError::Scenario(e)),
             };
             match started {
@@ -149,8 +148,9 @@ async fn execute_and_judge(
     }
 }
 
-/// Runs `scenarios` with up to `concurrency` at a time; results come back in input order.
-/// `users` must hold at least one user per scenario.
+/// Runs `scenarios` against the ecosystem with at most `min(concurrency, users)` at a time, each
+/// holding one of the ecosystem's test users (not the demo user) for its whole run. Results come
+/// back in input order.
 pub async fn run_all(
     eco: &Ecosystem,
     scenarios: &[Scenario],
@@ -158,20 +158,60 @@ pub async fn run_all(
     concurrency: usize,
     on_done: &(dyn Fn(&ScenarioOutcome) + Sync),
 ) -> Vec<ScenarioOutcome> {
-    let users = eco.users();
-    let faults = reference_as::faults::Faults::none();
+    // Index 0 is the demo user, whom people use by hand in `serve`.
+    let users = eco.users().get(1..).unwrap_or_default();
+    run_pooled(
+        scenarios,
+        users,
+        concurrency,
+        on_done,
+        |scenario, user| async move { run_scenario(eco, scenario, &user, fixtures).await },
+    )
+    .await
+}
+
+/// Runs `run` for every scenario with a user taken from a pool of free `users`: a scenario holds
+/// its user for its whole run, so no two concurrent runs read each other's login codes, and the
+/// pool's size bounds the concurrency. Results come back in input order.
+async fn run_pooled<'a, F, Fut>(
+    scenarios: &'a [Scenario],
+    users: &[TestUser],
+    concurrency: usize,
+    on_done: &(dyn Fn(&ScenarioOutcome) + Sync),
+    run: F,
+) -> Vec<ScenarioOutcome>
+where
+    F: Fn(&'a Scenario, TestUser) -> Fut,
+    Fut: Future<Output = ScenarioOutcome>,
+{
+    let (free_tx, free_rx) = tokio::sync::mpsc::unbounded_channel();
+    for user in users {
+        let _ = free_tx.send(user.clone());
+    }
+    let free_rx = tokio::sync::Mutex::new(free_rx);
+    let width = concurrency.clamp(1, users.len().max(1));
+    let run = &run;
     let mut results: Vec<(usize, ScenarioOutcome)> = stream::iter(scenarios.iter().enumerate())
         .map(|(i, scenario)| {
-            // Index 0 is the demo user, whom people use by hand in `serve`.
-            let user = &users[(i + 1).min(users.len() - 1)];
-            let faults = &faults;
+            let (free_tx, free_rx) = (&free_tx, &free_rx);
             async move {
-                let result = run_scenario(eco, scenario, user, fixtures, faults).await;
+                let taken = free_rx.lock().await.recv().await;
+                let result = match taken {
+                    Some(user) => {
+                        let result = run(scenario, user.clone()).await;
+                        let _ = free_tx.send(user);
+                        result
+                    }
+                    None => bare_outcome(
+                        scenario,
+                        Status::Error("no test users to sign in with".to_owned()),
+                    ),
+                };
                 on_done(&result);
                 (i, result)
             }
         })
-        .buffer_unordered(concurrency.max(1))
+        .buffer_unordered(width)
         .collect()
         .await;
     results.sort_by_key(|(i, _)| *i);
@@ -222,40 +262,14 @@ pub async fn run_all_on_target(
     concurrency: usize,
     on_done: &(dyn Fn(&ScenarioOutcome) + Sync),
 ) -> Vec<ScenarioOutcome> {
-    // A pool of free users: a scenario takes one for its whole run, so no two concurrent runs
-    // read each other's login codes, and the pool's size bounds the concurrency.
-    let (free_tx, free_rx) = tokio::sync::mpsc::unbounded_channel();
-    for user in &target.users {
-        let _ = free_tx.send(user.clone());
-    }
-    let free_rx = tokio::sync::Mutex::new(free_rx);
-    let width = concurrency.clamp(1, target.users.len().max(1));
-    let mut results: Vec<(usize, ScenarioOutcome)> = stream::iter(scenarios.iter().enumerate())
-        .map(|(i, scenario)| {
-            let (free_tx, free_rx) = (&free_tx, &free_rx);
-            async move {
-                let taken = free_rx.lock().await.recv().await;
-                let result = match taken {
-                    Some(user) => {
-                        let result = run_target_scenario(
-                            parties, under_test, target, scenario, &user, fixtures,
-                        )
-                        .await;
-                        let _ = free_tx.send(user);
-                        result
-                    }
-                    None => bare_outcome(
-                        scenario,
-                        Status::Error("the target file lists no users".to_owned()),
-                    ),
-                };
-                on_done(&result);
-                (i, result)
-            }
-        })
-        .buffer_unordered(width)
-        .collect()
-        .await;
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
+    run_pooled(
+        scenarios,
+        &target.users,
+        concurrency,
+        on_done,
+        |scenario, user| async move {
+            run_target_scenario(parties, under_test, target, scenario, &user, fixtures).await
+        },
+    )
+    .await
 }

@@ -30,8 +30,7 @@ fn run(scenario: &Scenario, faults: &Faults) -> Result<ScenarioOutcome, Failed> 
         .await
         .map_err(|e| format!("starting the ecosystem: {e}"))?;
         let user = &eco.users()[1];
-        let outcome =
-            suite::run_scenario(&eco, scenario, user, &root().join("fixtures"), faults).await;
+        let outcome = suite::run_scenario(&eco, scenario, user, &root().join("fixtures")).await;
         if let Status::Error(message) = &outcome.status {
             return Err(Failed::from(format!("harness error: {message}")));
         }

@@ -138,7 +138,8 @@ pub struct UserConfig {
     pub username: String,
     /// Address for login codes (unique, case-insensitive).
     pub email: String,
-    /// Password for password sign-in.
+    /// Password for password sign-in: plaintext, or better a hash in the form
+    /// `pbkdf2-sha256$ITERATIONS$SALT$HASH` (base64url), which is used as is.
     pub password: Password,
 }
 

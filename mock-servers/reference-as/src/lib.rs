@@ -46,7 +46,7 @@ pub use faults::{Fault, Faults};
 use crate::cimd::ClientResolver;
 use crate::http::AppState;
 use crate::mail::Mailer;
-use crate::store::{Store, hash_password};
+use crate::store::{Store, configured_password};
 use crate::tokens::TokenSigner;
 
 /// How often expired rows are deleted.
@@ -117,7 +117,7 @@ pub async fn spawn(
         config
             .users
             .iter()
-            .map(|user| hash_password(user.password.0.clone())),
+            .map(|user| configured_password(user.password.0.clone())),
     )
     .await?;
     for (user, hash) in config.users.iter().zip(&hashes) {

@@ -181,6 +181,36 @@ impl PasswordHash {
         })
     }
 
+    /// The prefix of the encoded form, `pbkdf2-sha256$ITERATIONS$SALT$HASH`.
+    pub const ENCODED_PREFIX: &'static str = "pbkdf2-sha256$";
+
+    /// The encoded form (salt and hash in base64url), for config files that should not hold
+    /// plaintext passwords and for starting many servers without hashing again.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}{}${}${}",
+            Self::ENCODED_PREFIX,
+            self.iterations,
+            URL_SAFE_NO_PAD.encode(&self.salt),
+            URL_SAFE_NO_PAD.encode(&self.hash)
+        )
+    }
+
+    /// Parses [`PasswordHash::encode`]'s form; `None` for anything else (a plaintext password).
+    pub fn decode(encoded: &str) -> Option<Self> {
+        let mut parts = encoded.strip_prefix(Self::ENCODED_PREFIX)?.split('$');
+        let iterations = parts.next()?.parse::<NonZeroU32>().ok()?;
+        let salt = URL_SAFE_NO_PAD.decode(parts.next()?).ok()?;
+        let hash = URL_SAFE_NO_PAD.decode(parts.next()?).ok()?;
+        let well_formed =
+            parts.next().is_none() && salt.len() >= 8 && hash.len() == digest::SHA256_OUTPUT_LEN;
+        well_formed.then_some(Self {
+            salt,
+            hash,
+            iterations,
+        })
+    }
+
     /// Whether `password` matches, in constant time.
     pub fn verify(&self, password: &str) -> bool {
         pbkdf2::verify(
@@ -191,6 +221,15 @@ impl PasswordHash {
             &self.hash,
         )
         .is_ok()
+    }
+}
+
+/// The hash for a configured password: decoded when it is already in
+/// [`PasswordHash::encode`]'s form, else derived on the blocking pool.
+pub async fn configured_password(password: String) -> Result<PasswordHash, AsError> {
+    match PasswordHash::decode(&password) {
+        Some(hash) => Ok(hash),
+        None => hash_password(password).await,
     }
 }
 
@@ -912,4 +951,25 @@ fn six_digits() -> Result<String, AsError> {
 /// The distinct scope tokens of a space-separated scope string, sorted.
 pub fn scope_set(scope: &str) -> std::collections::BTreeSet<&str> {
     scope.split(' ').filter(|s| !s.is_empty()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PasswordHash;
+
+    #[test]
+    fn an_encoded_password_hash_round_trips_and_still_verifies() {
+        let hash = PasswordHash::new("correct horse").unwrap();
+        let decoded = PasswordHash::decode(&hash.encode()).unwrap();
+        assert!(decoded.verify("correct horse"));
+        assert!(!decoded.verify("wrong horse"));
+        for bad in [
+            "correct horse",
+            "pbkdf2-sha256$0$AAAAAAAAAAA$AAAA",
+            "pbkdf2-sha256$1$x",
+            "",
+        ] {
+            assert!(PasswordHash::decode(bad).is_none(), "{bad}");
+        }
+    }
 }
