@@ -89,6 +89,12 @@ const SCHEMA: &[&str] = &[
         expires_at INTEGER NOT NULL,
         used INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS refresh_tokens_by_grant ON refresh_tokens (grant_id)",
+    // The purge deletes by expiry; without these it scans whole tables while holding the
+    // (single, for in-memory databases) connection, stalling every request behind it.
+    "CREATE INDEX IF NOT EXISTS pending_requests_by_expiry ON pending_requests (expires_at)",
+    "CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at)",
+    "CREATE INDEX IF NOT EXISTS login_codes_by_expiry ON login_codes (expires_at)",
+    "CREATE INDEX IF NOT EXISTS grants_by_expiry ON grants (expires_at)",
     "CREATE TABLE IF NOT EXISTS consents (
         user_id INTEGER NOT NULL REFERENCES users(id),
         client_id TEXT NOT NULL,
