@@ -260,6 +260,8 @@ pub struct Expect {
     pub error: Option<String>,
     /// A JSON member of a discover/token/http response.
     pub json: Option<JsonExpect>,
+    /// A claim of the JWT access token a token step received (payload read, not verified).
+    pub claims: Option<JsonExpect>,
     /// A parameter of the redirect an authorize step ended with.
     pub param: Option<ParamExpect>,
     /// Text on the pages an authorize step saw (login, consent, error).
@@ -341,6 +343,12 @@ pub struct RequestsExpect {
     /// None of the requests carried these headers.
     #[serde(default)]
     pub without_headers: Vec<String>,
+    /// Every request used this method.
+    pub method: Option<String>,
+    /// Every request carried these headers, each value containing the given text
+    /// (case-insensitive).
+    #[serde(default)]
+    pub with_headers: std::collections::BTreeMap<String, String>,
 }
 
 /// `mail = { count = 1 }`
@@ -368,6 +376,7 @@ impl Expect {
             "error",
         );
         add(self.json.is_some(), "json");
+        add(self.claims.is_some(), "claims");
         add(self.param.is_some(), "param");
         add(self.page.is_some(), "page");
         add(self.metadata_requests.is_some(), "metadata_requests");

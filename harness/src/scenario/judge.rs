@@ -167,6 +167,9 @@ fn describe_expectation(expect: &Expect, fill: &dyn Fn(&str) -> String) -> Strin
     if let Some(j) = &expect.json {
         parts.push(describe_json(j));
     }
+    if let Some(j) = &expect.claims {
+        parts.push(format!("access token claim {}", describe_json(j)));
+    }
     if let Some(p) = &expect.param {
         match (&p.equals, p.present) {
             (Some(v), _) => parts.push(format!("parameter {} = {:?}", p.name, fill(v))),
@@ -295,7 +298,11 @@ fn judge_authorize(
             );
         }
     }
-    if expect.json.is_some() || expect.status.is_some() || expect.successes.is_some() {
+    if expect.json.is_some()
+        || expect.claims.is_some()
+        || expect.status.is_some()
+        || expect.successes.is_some()
+    {
         return untestable(
             expect,
             expected,
@@ -321,28 +328,26 @@ fn judge_response(
     }
     let mut actual = format!("status {status}, body {}", truncate(&json.to_string(), 300));
     if let Some(j) = &expect.json {
-        let member = json.pointer(&j.pointer);
-        actual = format!(
-            "status {status}, {} = {}",
-            j.pointer,
-            member.map_or("(absent)".to_owned(), ToString::to_string)
-        );
-        // Expected values may hold placeholders ("{issuer}").
-        let as_json = |v: &toml::Value| {
-            let raw = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
-            evidence.bindings.fill_json(&raw).unwrap_or(raw)
+        let (ok, seen) = judge_json(j, json, evidence);
+        held &= ok;
+        actual = format!("status {status}, {seen}");
+    }
+    if let Some(j) = &expect.claims {
+        let claims = json
+            .get("access_token")
+            .and_then(serde_json::Value::as_str)
+            .and_then(jwt_payload);
+        let Some(claims) = claims else {
+            return check(
+                expect,
+                false,
+                expected,
+                format!("status {status}, no JWT access_token: {actual}"),
+            );
         };
-        if let Some(v) = &j.equals {
-            held &= member == Some(&as_json(v));
-        }
-        if let Some(v) = &j.contains {
-            held &= member
-                .and_then(serde_json::Value::as_array)
-                .is_some_and(|a| a.contains(&as_json(v)));
-        }
-        if let Some(present) = j.present {
-            held &= member.is_some() == present;
-        }
+        let (ok, seen) = judge_json(j, &claims, evidence);
+        held &= ok;
+        actual = format!("access token claim {seen}");
     }
     if expect.outcome.is_some() || expect.param.is_some() || expect.page.is_some() {
         return untestable(
@@ -352,6 +357,46 @@ fn judge_response(
         );
     }
     check(expect, held, expected, actual)
+}
+
+/// Whether the member at `j.pointer` meets `j`, and what it is (`/pointer = value`).
+fn judge_json(j: &JsonExpect, json: &serde_json::Value, evidence: &Evidence) -> (bool, String) {
+    let member = json.pointer(&j.pointer);
+    let seen = format!(
+        "{} = {}",
+        j.pointer,
+        member.map_or("(absent)".to_owned(), ToString::to_string)
+    );
+    // Expected values may hold placeholders ("{issuer}").
+    let as_json = |v: &toml::Value| {
+        let raw = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+        evidence.bindings.fill_json(&raw).unwrap_or(raw)
+    };
+    let mut held = true;
+    if let Some(v) = &j.equals {
+        held &= member == Some(&as_json(v));
+    }
+    if let Some(v) = &j.contains {
+        held &= member
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|a| a.contains(&as_json(v)));
+    }
+    if let Some(present) = j.present {
+        held &= member.is_some() == present;
+    }
+    (held, seen)
+}
+
+/// The payload of a compact JWS, decoded but not verified: the judge reads what the AS asserted;
+/// whether the signature holds is the resource server's business.
+fn jwt_payload(token: &str) -> Option<serde_json::Value> {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 fn judge_requests(
@@ -399,6 +444,29 @@ fn judge_requests(
         })
         .collect();
     held &= offending.is_empty();
+    let wrong_method: Vec<&str> = matching
+        .iter()
+        .filter(|e| {
+            r.method
+                .as_ref()
+                .is_some_and(|m| !e.method.eq_ignore_ascii_case(m))
+        })
+        .map(|e| e.method.as_str())
+        .collect();
+    held &= wrong_method.is_empty();
+    let missing: Vec<String> = r
+        .with_headers
+        .iter()
+        .filter(|(name, want)| {
+            let want = want.to_ascii_lowercase();
+            matching.iter().any(|e| {
+                !e.header(name)
+                    .is_some_and(|v| v.to_ascii_lowercase().contains(&want))
+            })
+        })
+        .map(|(name, want)| format!("{name}: …{want}…"))
+        .collect();
+    held &= missing.is_empty();
     let target = format!("{host}{}", path.unwrap_or_default());
     let mut expected = match (r.count, r.min, r.max) {
         (Some(c), _, _) => format!("{c} request(s) to {target}"),
@@ -411,7 +479,19 @@ fn judge_requests(
     if !r.without_headers.is_empty() {
         let _ = write!(expected, " without headers {:?}", r.without_headers);
     }
+    if let Some(method) = &r.method {
+        let _ = write!(expected, ", all {method}");
+    }
+    if !r.with_headers.is_empty() {
+        let _ = write!(expected, ", each with headers {:?}", r.with_headers);
+    }
     let mut actual = format!("{n} request(s)");
+    if !wrong_method.is_empty() {
+        let _ = write!(actual, " with methods {wrong_method:?}");
+    }
+    if !missing.is_empty() {
+        let _ = write!(actual, " lacking {missing:?}");
+    }
     if !offending.is_empty() {
         let _ = write!(actual, " carrying {offending:?}");
     }

@@ -118,6 +118,14 @@ faults! {
         "Ignores a client_secret that a URL client sends to the token endpoint instead of refusing it.";
     SkipMemberTypes = "skip-member-types" breaks "CIMD-DOC-01":
         "Accepts registry members of the wrong JSON type in metadata documents, ignoring them.";
+    AudienceIgnoresResource = "audience-ignores-resource" breaks "BCP-07":
+        "Issues access tokens whose audience is the client, whatever resource was requested.";
+    NoAcceptHeader = "no-accept-header" breaks "CIMD-FETCH-06":
+        "Fetches metadata documents without an Accept header.";
+    NeverCache = "never-cache" breaks "CIMD-CACHE-01":
+        "Fetches the metadata document again for every request, even within its cache lifetime.";
+    CaseSensitiveResource = "case-sensitive-resource" breaks "MCP-RES-02":
+        "Refuses resource indicators whose scheme or host is not written in lower case.";
 }
 
 impl fmt::Display for Fault {

@@ -90,6 +90,9 @@ impl ClientResolver {
             // The longest lifetime the cache honours: no document is ever fetched again.
             cache_settings.ttl_secs = u64::MAX;
         }
+        if faults.on(Fault::NeverCache) {
+            cache_settings.ttl_secs = 0;
+        }
         let mut cache = MetadataCache::new(&cache_settings);
         if faults.on(Fault::CacheFetchErrors) {
             cache = cache.remembering_failures(&cache_settings);

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use super::{AppState, BROWSER_COOKIE, Params, cookie, request_url, see_other};
 use crate::cimd::{ClientMetadata, looks_like_url, redirect_uri_matches};
 use crate::error::{ErrorCode, OAuthError};
-use crate::faults::Fault;
+use crate::faults::{Fault, Faults};
 use crate::store::{CodeGrant, PendingRequest, Secret, User};
 
 /// Longest browser-binding cookie value taken from a request (ours are 43 characters).
@@ -179,7 +179,7 @@ fn validate_request(
                 format!("{} ({})", f.message, f.requirement),
             )
         })?;
-    let resource = resource_indicator(params)?;
+    let resource = resource_indicator(params, &state.faults)?;
     Ok(PendingRequest {
         client_id: client.client_id.as_str().to_owned(),
         client_name: client.client_name.clone(),
@@ -233,7 +233,10 @@ fn pkce_challenge(state: &AppState, params: &Params) -> Result<Option<String>, O
 }
 
 /// RI-01: at most one `resource`, an absolute URI without a fragment.
-pub(super) fn resource_indicator(params: &Params) -> Result<Option<String>, OAuthError> {
+pub(super) fn resource_indicator(
+    params: &Params,
+    faults: &Faults,
+) -> Result<Option<String>, OAuthError> {
     let mut resources = params.all("resource");
     let Some(resource) = resources.next() else {
         return Ok(None);
@@ -250,6 +253,16 @@ pub(super) fn resource_indicator(params: &Params) -> Result<Option<String>, OAut
             ErrorCode::INVALID_TARGET,
             format!("resource {resource:?} must be an absolute URI without a fragment (RI-01)"),
         ));
+    }
+    // MCP-RES-02: scheme and host are case-insensitive, so an upper-case spelling is accepted.
+    if faults.on(Fault::CaseSensitiveResource) {
+        let authority = resource.split('/').take(3).collect::<String>();
+        if authority.chars().any(|c| c.is_ascii_uppercase()) {
+            return Err(OAuthError::new(
+                ErrorCode::INVALID_TARGET,
+                format!("resource {resource:?} must be written in lower case"),
+            ));
+        }
     }
     Ok(Some(resource.to_owned()))
 }

@@ -266,7 +266,7 @@ async fn authorization_code(
         )
         .into());
     }
-    let resource = resource_indicator(params)?;
+    let resource = resource_indicator(params, &state.faults)?;
 
     let redeemed = match state
         .store
@@ -368,7 +368,7 @@ async fn refresh_token(
         return Err(OAuthError::invalid_request("refresh_token is missing").into());
     };
     let requested_scope = params.get("scope")?;
-    let resource = resource_indicator(params)?;
+    let resource = resource_indicator(params, &state.faults)?;
     // Checks that do not depend on the token being live; returns the access token's scope.
     let check = |grant: &RefreshGrant| -> Result<String, TokenError> {
         if grant.client_id != client.client_id.as_str() {
@@ -451,7 +451,10 @@ async fn issue(
         subject: &user.username,
         client_id: &grant.client_id,
         scope: access_scope,
-        resource: grant.resource.as_deref(),
+        resource: grant
+            .resource
+            .as_deref()
+            .filter(|_| !state.faults.on(Fault::AudienceIgnoresResource)),
     })?;
     let refresh_token =
         if !state

@@ -103,7 +103,10 @@ impl Fetcher {
             roots.extend(certs);
         }
         let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, http::HeaderValue::from_static("application/json"));
+        // CIMD-FETCH-06 (proposed): say what we can read.
+        if !faults.on(Fault::NoAcceptHeader) {
+            headers.insert(ACCEPT, http::HeaderValue::from_static("application/json"));
+        }
         let lenient = faults.on(Fault::LenientClientIdUrl);
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
