@@ -13,10 +13,12 @@
 //! - [`listener`]: [`serve_http`], [`serve_https`] and [`serve_tcp`] start accept loops on
 //!   `127.0.0.1:0` ([`serve_router`] and [`serve_tcp_on`] on a listener bound elsewhere); the
 //!   returned [`Running`] guard stops the loop and its connections on drop.
+//! - [`html`]: the HTML escape shared by every party's web pages.
 //! - [`journal`]: [`Journal`], an ordered record of requests (method, host, path, headers), filled
 //!   by a layer that every HTTP listener installs.
 
 pub mod ca;
+pub mod html;
 pub mod journal;
 pub mod listener;
 

@@ -170,21 +170,7 @@ article{border-top:1px solid #ccc;padding:.5rem 0}h2{font-size:1.1rem;margin:.3r
 .meta,.empty{color:#666;font-size:.9rem}pre{background:#f6f6f6;padding:.6rem;white-space:pre-wrap;overflow-wrap:anywhere}\
 th{text-align:left;padding-right:1rem;vertical-align:top}";
 
-/// Escapes the five characters that matter in HTML text and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use mock_kit::html::escape;
 
 /// `YYYY-MM-DD hh:mm:ss UTC` for milliseconds since the Unix epoch.
 fn format_utc(ms: u64) -> String {
