@@ -521,6 +521,7 @@ fn diff_json(
 /// Where the RFC 8414 metadata of `issuer` lives: the well-known segment goes between the host
 /// and the issuer's path (§3).
 pub fn metadata_url(issuer: &str) -> Result<Url, HarnessError> {
+    // RFC 8414 §3: the well-known segment goes between the host and the issuer's path.
     let parsed = Url::parse(issuer)?;
     let path = parsed.path().trim_end_matches('/');
     let mut url = parsed.clone();

@@ -270,7 +270,7 @@ async fn run_step(
 ) -> Result<StepResult, HarnessError> {
     match step {
         Step::Discover(s) => {
-            let url = metadata_url(&target.issuer)?;
+            let url = crate::target::metadata_url(&target.issuer)?;
             let response = ua.http().get(url).send().await?;
             let status = response.status().as_u16();
             let json = response.json().await.unwrap_or(serde_json::Value::Null);
@@ -312,15 +312,6 @@ async fn run_step(
             Ok(StepResult::Done)
         }
     }
-}
-
-fn metadata_url(issuer: &str) -> Result<Url, HarnessError> {
-    // RFC 8414 §3: the well-known segment goes between the host and the issuer's path.
-    let parsed = Url::parse(issuer)?;
-    let path = parsed.path().trim_end_matches('/');
-    let mut url = parsed.clone();
-    url.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
-    Ok(url)
 }
 
 fn capture(bindings: &mut Bindings, id: Option<&str>, name: &str, value: &str) {
