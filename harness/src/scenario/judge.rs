@@ -470,11 +470,12 @@ fn judge_requests(
     let target = format!("{host}{}", path.unwrap_or_default());
     let mut expected = match (r.count, r.min, r.max) {
         (Some(c), _, _) => format!("{c} request(s) to {target}"),
-        (None, min, max) => format!(
-            "between {} and {} request(s) to {target}",
-            min.unwrap_or(0),
-            max.map_or("any".to_owned(), |m| m.to_string())
-        ),
+        (None, Some(min), None) => format!("at least {min} request(s) to {target}"),
+        (None, None, Some(max)) => format!("at most {max} request(s) to {target}"),
+        (None, Some(min), Some(max)) => {
+            format!("between {min} and {max} request(s) to {target}")
+        }
+        (None, None, None) => format!("requests to {target}"),
     };
     if !r.without_headers.is_empty() {
         let _ = write!(expected, " without headers {:?}", r.without_headers);
