@@ -126,6 +126,14 @@ faults! {
         "Fetches the metadata document again for every request, even within its cache lifetime.";
     CaseSensitiveResource = "case-sensitive-resource" breaks "MCP-RES-02":
         "Refuses resource indicators whose scheme or host is not written in lower case.";
+    IgnoreNoStore = "ignore-no-store" breaks "CIMD-CACHE-02":
+        "Stores metadata documents served with Cache-Control: no-store as if the directive were absent.";
+    IgnoreMaxAge = "ignore-max-age" breaks "CIMD-CACHE-02":
+        "Ignores max-age, Expires and Age, keeping every metadata document for the default lifetime.";
+    NoRevalidation = "no-revalidation" breaks "CIMD-CACHE-02":
+        "Fetches a stale metadata document again without its ETag or Last-Modified, so a 304 is never used.";
+    NoCoalescing = "no-coalescing" breaks "CIMD-CACHE-01":
+        "Fetches the metadata document once per concurrent request instead of sharing one fetch.";
 }
 
 impl fmt::Display for Fault {

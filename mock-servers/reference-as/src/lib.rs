@@ -12,6 +12,7 @@
 //! - [`config`]: [`Config`], the strict TOML configuration with every default in one place.
 //! - [`cimd`]: client ID metadata documents: URL rules, document rules, redirect URI matching,
 //!   the ephemeral-client policy and the resolver pipeline with its cache.
+//! - [`metrics`]: the caches' counters and their Prometheus text for `GET /metrics`.
 //! - [`net`]: the SSRF-guarded HTTPS fetcher the resolver uses.
 //! - [`faults`]: the faults switchboard.
 //! - [`store`]: the SQLite store of users, pending requests, sessions, codes, tokens and
@@ -27,6 +28,7 @@ pub mod error;
 pub mod faults;
 pub mod http;
 pub mod mail;
+pub mod metrics;
 pub mod net;
 pub mod store;
 pub mod tokens;

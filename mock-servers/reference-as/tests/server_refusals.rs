@@ -307,7 +307,7 @@ async fn a_client_without_the_code_grant_is_unauthorized() {
 
 #[tokio::test]
 async fn a_document_withdrawn_after_the_cache_expires_stops_new_authorizations() {
-    let world = World::start_with(|c| c.ephemeral_clients.cache.ttl_secs = 0).await;
+    let world = World::start_with(|c| c.ephemeral_clients.cache.max_ttl_secs = 0).await;
     let client = world.app();
     let first = world.authorize_client(&client, &Pkce::new(), &[]).await;
     assert_eq!(first.status(), StatusCode::SEE_OTHER);

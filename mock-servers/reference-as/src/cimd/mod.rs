@@ -10,7 +10,8 @@
 //! - [`document`]: [`ClientMetadata`], the rules for the fetched JSON document.
 //! - [`redirect`]: registered redirect URI shapes and request-time matching.
 //! - [`policy`]: [`EphemeralPolicy`], what a product admin allows ephemeral clients to do.
-//! - [`cache`]: the bounded, coalescing metadata cache.
+//! - [`cache`]: the HTTP cache (RFC 9111 lifetimes, clamping, revalidation, single-flight,
+//!   entry and byte bounds) for metadata documents and JWKS.
 //! - [`resolver`]: [`ClientResolver`], the whole pipeline from a raw client_id to metadata.
 
 pub mod cache;

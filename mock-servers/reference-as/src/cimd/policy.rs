@@ -82,21 +82,46 @@ impl Default for FetchLimits {
     }
 }
 
-/// Bounds of the metadata cache.
+/// Lifetimes and bounds of the metadata cache (CIMD-CACHE-02, CIMD-FETCH-05).
+///
+/// A document's lifetime comes from its response, per RFC 9111 for a private cache: `max-age`,
+/// else `Expires` against `Date`, less the `Age` the host reports. A response that states neither
+/// gets `default_ttl_secs`, this server's heuristic freshness (RFC 9111 §4.2.2; `Last-Modified`
+/// alone buys nothing). The lifetime is then clamped to `[min_ttl_secs, max_ttl_secs]`, except
+/// that the host's explicit refusals always win over the minimum: `no-store` is never stored,
+/// `no-cache` is revalidated on every use, and a `must-revalidate` lifetime is never stretched.
+/// When `min_ttl_secs` exceeds `max_ttl_secs` the maximum wins. A stale entry that carries a
+/// validator (`ETag`, `Last-Modified`) is kept a while for a conditional request; one without is
+/// dropped. Both bounds, entries and bytes, are enforced together (see `max_bytes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheSettings {
-    /// How long a valid document is reused, in seconds (default 300; 0 disables reuse).
-    pub ttl_secs: u64,
+    /// Lifetime of a document whose response has no `max-age`, `Expires` or `no-cache`, in
+    /// seconds (default 300: five minutes, the lifetime this server used before it read headers).
+    pub default_ttl_secs: u64,
+    /// Shortest lifetime, in seconds; raises shorter `max-age`/`Expires` lifetimes (default 0:
+    /// the host's word is honoured down to zero; raise it to bound how often one host is asked).
+    pub min_ttl_secs: u64,
+    /// Longest lifetime, in seconds, whatever the response says (default 3600: a withdrawn or
+    /// changed document, or a removed key, takes effect within an hour; CIMD-FETCH-05, CIMD-CACHE-06).
+    /// 0 makes every use ask the host again.
+    pub max_ttl_secs: u64,
     /// The most documents kept (default 10 000).
     pub max_entries: u64,
+    /// The most bytes kept, by each entry's estimated size (default 64 MiB, room for 10 000
+    /// entries of the 5 KiB fetch cap and their keys). Every entry counts at least
+    /// `max_bytes / max_entries`, which is how one bound enforces both.
+    pub max_bytes: u64,
 }
 
 impl Default for CacheSettings {
     fn default() -> Self {
         Self {
-            ttl_secs: 300,
+            default_ttl_secs: 300,
+            min_ttl_secs: 0,
+            max_ttl_secs: 3600,
             max_entries: 10_000,
+            max_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -380,7 +405,8 @@ mod tests {
         assert_eq!(policy, EphemeralPolicy::default());
         assert!(policy.enabled);
         assert_eq!(policy.fetch.max_bytes, 5120);
-        assert_eq!(policy.cache.ttl_secs, 300);
+        assert_eq!(policy.cache.default_ttl_secs, 300);
+        assert_eq!(policy.cache.max_ttl_secs, 3600);
     }
 
     #[test]
@@ -395,7 +421,7 @@ mod tests {
             consent_required = false
             domains = { mode = "allow-list", patterns = ["*.trusted.test", "Exact.Example"] }
             fetch = { timeout_ms = 300 }
-            cache = { max_entries = 5 }
+            cache = { max_entries = 5, max_ttl_secs = 60 }
             "#,
         )
         .unwrap();
@@ -417,7 +443,14 @@ mod tests {
                 ..FetchLimits::default()
             }
         );
-        assert_eq!(policy.cache.ttl_secs, 300);
+        assert_eq!(
+            policy.cache,
+            CacheSettings {
+                max_entries: 5,
+                max_ttl_secs: 60,
+                ..CacheSettings::default()
+            }
+        );
         let all: EphemeralPolicy = toml::from_str("scopes = \"all\"").unwrap();
         assert_eq!(all.scopes, ScopePolicy::All);
         let round_trip: EphemeralPolicy =
@@ -431,6 +464,7 @@ mod tests {
             "enable = true",
             "scopes = \"some\"",
             "fetch = { timeout = 1 }",
+            "cache = { ttl_secs = 1 }",
             "domains = { mode = \"allowlist\" }",
             "domains = { patterns = [\"*.\"] }",
             "domains = { patterns = [\"a..b\"] }",

@@ -1,9 +1,14 @@
 //! The whole pipeline from a raw URL client_id to trusted metadata.
 //!
-//! Order matters: everything that can be decided from the string alone (URL rules, the feature
-//! switch, the domain policy) is decided before the network is touched, so a refused client_id
-//! costs no fetch; then the cache; then fetch, Content-Type, document rules and the
+//! Order matters: a fresh cached document is served at once (it passed every rule when it was
+//! fetched, and the rules that come from the string alone cannot have changed); otherwise
+//! everything that can be decided from the string (URL rules, the feature switch, the domain
+//! policy) is decided before the network is touched, so a refused client_id costs no fetch; then
+//! the cache's single-flight fetch or revalidation, Content-Type, document rules and the
 //! authentication-method policy. Only a document that passed all of them is cached.
+//!
+//! The same cache machinery holds other JSON fetched on a client's say-so (a `jwks_uri`'s key
+//! set) through [`ClientResolver::get_json`], under the same fetch rules and lifetimes.
 //!
 //! Errors carry an OAuth error code and a precise description ending in the requirement ID.
 //! URL, fetch and document problems are `invalid_client` (the client's identity could not be
@@ -12,13 +17,16 @@
 
 use std::sync::Arc;
 
-use super::cache::MetadataCache;
+use serde_json::Value;
+
+use super::cache::{Failure, HttpCache, Loaded};
 use super::document::{ClientMetadata, check_content_type};
 use super::policy::EphemeralPolicy;
 use super::url::{ClientIdUrl, looks_like_url};
 use super::{Finding, quote};
 use crate::faults::{Fault, Faults};
-use crate::net::{Fetcher, NetError, NetworkSettings};
+use crate::metrics::{CacheReport, FailureReason};
+use crate::net::{FetchError, Fetcher, NetError, NetworkSettings, Revalidation, Validators};
 
 /// Why a URL client_id could not be resolved: an OAuth error code and a precise description.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,10 +75,11 @@ pub enum CimdError {
 /// Resolves URL client IDs under one policy; share it behind an `Arc`.
 #[derive(Debug)]
 pub struct ClientResolver {
-    policy: EphemeralPolicy,
+    policy: Arc<EphemeralPolicy>,
     faults: Faults,
     fetcher: Fetcher,
-    cache: MetadataCache,
+    documents: HttpCache<Arc<ClientMetadata>>,
+    json: HttpCache<Arc<Value>>,
 }
 
 impl ClientResolver {
@@ -85,23 +94,12 @@ impl ClientResolver {
         faults: Faults,
     ) -> Result<Self, CimdError> {
         let fetcher = Fetcher::new(&network, &policy.fetch, &faults)?;
-        let mut cache_settings = policy.cache;
-        if faults.on(Fault::NeverRefetch) {
-            // The longest lifetime the cache honours: no document is ever fetched again.
-            cache_settings.ttl_secs = u64::MAX;
-        }
-        if faults.on(Fault::NeverCache) {
-            cache_settings.ttl_secs = 0;
-        }
-        let mut cache = MetadataCache::new(&cache_settings);
-        if faults.on(Fault::CacheFetchErrors) {
-            cache = cache.remembering_failures(&cache_settings);
-        }
         Ok(Self {
-            policy,
+            documents: HttpCache::new("metadata", &policy.cache, &faults),
+            json: HttpCache::new("json", &policy.cache, &faults),
+            policy: Arc::new(policy),
             faults,
             fetcher,
-            cache,
         })
     }
 
@@ -117,6 +115,11 @@ impl ClientResolver {
 
     /// The metadata for `raw_client_id`, from the cache or freshly fetched and validated.
     pub async fn resolve(&self, raw_client_id: &str) -> Result<Arc<ClientMetadata>, ResolveError> {
+        // Keyed by the raw string, which a ClientIdUrl keeps as received: a fresh entry passed
+        // every rule below when it was fetched.
+        if let Some(meta) = self.documents.fresh(raw_client_id) {
+            return Ok(meta);
+        }
         if !looks_like_url(raw_client_id) {
             return Err(ResolveError::invalid_client(Finding::new(
                 "CIMD-URL-01",
@@ -138,35 +141,152 @@ impl ClientResolver {
         self.policy
             .check_domain(&url, &self.faults)
             .map_err(ResolveError::unauthorized_client)?;
-        self.cache.get_or_load(url.as_str(), self.load(&url)).await
+        let (fetcher, policy, faults) = (
+            self.fetcher.clone(),
+            self.policy.clone(),
+            self.faults.clone(),
+        );
+        self.documents
+            .get(raw_client_id, move |validators| async move {
+                load_document(&fetcher, &policy, &faults, &url, &validators).await
+            })
+            .await
     }
 
-    /// Fetch, check and admit one document (run at most once per miss by the cache).
-    async fn load(&self, url: &ClientIdUrl) -> Result<Arc<ClientMetadata>, ResolveError> {
-        let fetched = self.fetcher.fetch(url.as_str()).await.map_err(|e| {
-            ResolveError::invalid_client(Finding::new(
-                e.requirement,
-                format!(
-                    "could not fetch the client metadata document: {}",
-                    e.message
-                ),
-            ))
-        })?;
+    /// The JSON at `url` (e.g. a client's `jwks_uri`), from the cache or fetched under the same
+    /// rules as metadata documents (https, SSRF guard, no redirects, 200 only, timeouts, byte
+    /// cap, a JSON Content-Type) and cached by the same HTTP rules. The caller checks the JSON's
+    /// shape; an error names the requirement that failed (`invalid_client`).
+    pub async fn get_json(&self, url: &str) -> Result<Arc<Value>, ResolveError> {
+        if let Some(json) = self.json.fresh(url) {
+            return Ok(json);
+        }
+        let (fetcher, owned) = (self.fetcher.clone(), url.to_owned());
+        self.json
+            .get(url, move |validators| async move {
+                load_json(&fetcher, &owned, &validators).await
+            })
+            .await
+    }
+
+    /// As [`ClientResolver::get_json`], but asks the host even if a fresh copy is cached (a
+    /// conditional request when the copy has a validator), e.g. after a signature names a key
+    /// the cached set lacks. Concurrent calls share one request; rate-limiting them is the
+    /// caller's business.
+    pub async fn reload_json(&self, url: &str) -> Result<Arc<Value>, ResolveError> {
+        let (fetcher, owned) = (self.fetcher.clone(), url.to_owned());
+        self.json
+            .reload(url, move |validators| async move {
+                load_json(&fetcher, &owned, &validators).await
+            })
+            .await
+    }
+
+    /// The caches' counters and sizes: client metadata documents (`metadata`) and other JSON
+    /// (`json`).
+    pub fn cache_reports(&self) -> [CacheReport; 2] {
+        [self.documents.report(), self.json.report()]
+    }
+}
+
+/// A fetch failure as the caller sees it, naming what was being fetched.
+fn fetch_failure(what: &str, e: &FetchError) -> Failure {
+    Failure {
+        reason: e.reason,
+        error: ResolveError::invalid_client(Finding::new(
+            e.requirement,
+            format!("could not fetch {what}: {}", e.message),
+        )),
+    }
+}
+
+/// One request for `url` with `validators`, and the Content-Type rule (CIMD-DOC-05) on a full
+/// answer unless `any_content_type`.
+async fn fetch_json(
+    fetcher: &Fetcher,
+    what: &str,
+    url: &str,
+    validators: &Validators,
+    any_content_type: bool,
+) -> Result<Revalidation, Failure> {
+    let answer = fetcher
+        .fetch_if_modified(url, validators)
+        .await
+        .map_err(|e| fetch_failure(what, &e))?;
+    if let Revalidation::Modified(fetched) = &answer
+        && !any_content_type
+    {
         let content_type = fetched
             .headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        // The `accept-any-content-type` fault skips the CIMD-DOC-05 check.
-        if !self.faults.on(Fault::AcceptAnyContentType) {
-            check_content_type(content_type).map_err(ResolveError::invalid_client)?;
-        }
-        let meta = ClientMetadata::parse(url, &fetched.body, &self.faults)
-            .map_err(ResolveError::invalid_client)?;
-        self.policy
-            .check_client(&meta, &self.faults)
-            .map_err(ResolveError::unauthorized_client)?;
-        Ok(Arc::new(meta))
+        check_content_type(content_type).map_err(|finding| Failure {
+            reason: FailureReason::ContentType,
+            error: ResolveError::invalid_client(finding),
+        })?;
     }
+    Ok(answer)
+}
+
+/// Fetch (or revalidate), check and admit one metadata document: run once per miss or stale
+/// entry by the cache, whatever the number of callers waiting.
+async fn load_document(
+    fetcher: &Fetcher,
+    policy: &EphemeralPolicy,
+    faults: &Faults,
+    url: &ClientIdUrl,
+    validators: &Validators,
+) -> Result<Loaded<Arc<ClientMetadata>>, Failure> {
+    let what = "the client metadata document";
+    // The `accept-any-content-type` fault skips the CIMD-DOC-05 check.
+    let any_content_type = faults.on(Fault::AcceptAnyContentType);
+    let response =
+        match fetch_json(fetcher, what, url.as_str(), validators, any_content_type).await? {
+            Revalidation::Modified(full) => full,
+            Revalidation::NotModified(headers) => return Ok(Loaded::NotModified(headers)),
+        };
+    let meta = ClientMetadata::parse(url, &response.body, faults).map_err(|finding| Failure {
+        reason: FailureReason::Invalid,
+        error: ResolveError::invalid_client(finding),
+    })?;
+    policy
+        .check_client(&meta, faults)
+        .map_err(|finding| Failure {
+            reason: FailureReason::Policy,
+            error: ResolveError::unauthorized_client(finding),
+        })?;
+    Ok(Loaded::Body {
+        value: Arc::new(meta),
+        headers: response.headers,
+        bytes: response.body.len(),
+    })
+}
+
+/// Fetch (or revalidate) and parse one JSON resource for [`ClientResolver::get_json`].
+async fn load_json(
+    fetcher: &Fetcher,
+    url: &str,
+    validators: &Validators,
+) -> Result<Loaded<Arc<Value>>, Failure> {
+    let what = format!("the JSON at {}", quote(url));
+    // The `accept-any-content-type` fault is about metadata documents; this is always checked.
+    let response = match fetch_json(fetcher, &what, url, validators, false).await? {
+        Revalidation::Modified(full) => full,
+        Revalidation::NotModified(headers) => return Ok(Loaded::NotModified(headers)),
+    };
+    let json: Value = serde_json::from_slice(&response.body).map_err(|e| Failure {
+        reason: FailureReason::Invalid,
+        // CIMD-AUTH-03: keys that cannot be read cannot verify anything.
+        error: ResolveError::invalid_client(Finding::new(
+            "CIMD-AUTH-03",
+            format!("{what} is not JSON: {e}"),
+        )),
+    })?;
+    Ok(Loaded::Body {
+        value: Arc::new(json),
+        headers: response.headers,
+        bytes: response.body.len(),
+    })
 }
 
 #[cfg(test)]

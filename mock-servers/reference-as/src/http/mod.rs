@@ -13,6 +13,7 @@
 //! - `login`: sign-in by mailed code or password.
 //! - `consent`: the consent page and decision.
 //! - `token`: the token endpoint.
+//! - `scrape`: `GET /metrics`, the caches' counters for Prometheus.
 //! - [`pages`]: the HTML.
 
 mod authorize;
@@ -20,6 +21,7 @@ mod consent;
 mod login;
 mod metadata;
 pub mod pages;
+mod scrape;
 mod token;
 
 use std::sync::Arc;
@@ -226,6 +228,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/login/code", post(login::code))
         .route("/login/password", post(login::password))
         .route("/consent", get(consent::page).post(consent::decide))
+        .route("/metrics", get(scrape::metrics))
         .merge(
             Router::new()
                 .route("/token", post(token::token))

@@ -10,6 +10,11 @@
 //! through [`GuardedResolver`] (CIMD-SEC-01), and IP-literal URLs, which skip any resolver, are
 //! refused here. The platform's roots are trusted, plus any extra roots (a test CA).
 //!
+//! The metadata cache revalidates stale entries through [`Fetcher::fetch_if_modified`], which sends
+//! the stored validators as `If-None-Match` and `If-Modified-Since`; only then is a 304 an answer.
+//! A 304 to an unconditional request stays a status error (CIMD-FETCH-02), since there is nothing
+//! it could refer to.
+//!
 //! Faults loosen exactly one rule each: `follow-redirects` (up to 5 hops, each re-checked for
 //! scheme and IP literals), `accept-any-status`, `no-fetch-timeout`, `no-size-limit`,
 //! `skip-ssrf-guard` and, so that its effect is visible on the wire, `lenient-client-id-url`
@@ -20,14 +25,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::HeaderMap;
-use http::header::{ACCEPT, CONTENT_LENGTH, LOCATION};
+use http::header::{ACCEPT, CONTENT_LENGTH, IF_MODIFIED_SINCE, IF_NONE_MATCH, LOCATION};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use reqwest::redirect;
 
 use super::ssrf::{GuardedResolver, SsrfRefused, find_refusal, is_special_use};
 use super::{NetError, NetworkSettings};
 use crate::cimd::policy::FetchLimits;
 use crate::faults::{Fault, Faults};
+use crate::metrics::FailureReason;
 
 /// The User-Agent sent with every fetch: names the software, nothing about the user.
 pub const USER_AGENT: &str = concat!(
@@ -52,6 +58,31 @@ pub struct Fetched {
     pub final_url: String,
 }
 
+/// The validators of a stored response, sent to ask the host whether the document changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    /// The stored `ETag`, sent as `If-None-Match`.
+    pub etag: Option<HeaderValue>,
+    /// The stored `Last-Modified`, sent as `If-Modified-Since`.
+    pub last_modified: Option<HeaderValue>,
+}
+
+impl Validators {
+    /// Whether there is nothing to send, so the request would be unconditional.
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+}
+
+/// The answer to a conditional fetch.
+#[derive(Debug, Clone)]
+pub enum Revalidation {
+    /// A full 200 response: the document changed (or the host ignored the validators).
+    Modified(Fetched),
+    /// 304 Not Modified: the stored document is still current; these are the 304's headers.
+    NotModified(HeaderMap),
+}
+
 /// A failed fetch, naming the requirement that made it fail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message} ({requirement})")]
@@ -60,13 +91,16 @@ pub struct FetchError {
     pub requirement: &'static str,
     /// What happened, naming the URL.
     pub message: String,
+    /// The failure's kind, for the cache's failure counters.
+    pub reason: FailureReason,
 }
 
 impl FetchError {
-    fn new(requirement: &'static str, message: impl Into<String>) -> Self {
+    fn new(requirement: &'static str, reason: FailureReason, message: impl Into<String>) -> Self {
         Self {
             requirement,
             message: message.into(),
+            reason,
         }
     }
 }
@@ -136,15 +170,49 @@ impl Fetcher {
 
     /// GETs `url` under every rule in the module docs.
     pub async fn fetch(&self, url: &str) -> Result<Fetched, FetchError> {
+        let response = self.send(url, &Validators::default()).await?;
+        self.accept(url, response).await
+    }
+
+    /// GETs `url` with `validators` as `If-None-Match` / `If-Modified-Since`. A 304 is an answer
+    /// only when at least one validator was sent; everything else is as [`Fetcher::fetch`].
+    pub async fn fetch_if_modified(
+        &self,
+        url: &str,
+        validators: &Validators,
+    ) -> Result<Revalidation, FetchError> {
+        let response = self.send(url, validators).await?;
+        if response.status() == StatusCode::NOT_MODIFIED && !validators.is_empty() {
+            return Ok(Revalidation::NotModified(response.headers().clone()));
+        }
+        self.accept(url, response).await.map(Revalidation::Modified)
+    }
+
+    /// Sends the GET, with the validators' conditional headers.
+    async fn send(
+        &self,
+        url: &str,
+        validators: &Validators,
+    ) -> Result<reqwest::Response, FetchError> {
         let parsed = self.check_url(url)?;
-        let response = self
-            .client
-            .get(parsed)
+        let mut request = self.client.get(parsed);
+        if let Some(etag) = &validators.etag {
+            request = request.header(IF_NONE_MATCH, etag.clone());
+        }
+        if let Some(last_modified) = &validators.last_modified {
+            request = request.header(IF_MODIFIED_SINCE, last_modified.clone());
+        }
+        request
             .send()
             .await
-            .map_err(|e| describe(url, &e, &self.limits))?;
+            .map_err(|e| describe(url, &e, &self.limits))
+    }
+
+    /// Applies the status rules to a response and reads its body.
+    async fn accept(&self, url: &str, response: reqwest::Response) -> Result<Fetched, FetchError> {
         let status = response.status();
-        if status.is_redirection() && status != http::StatusCode::NOT_MODIFIED {
+        // A 304 reaching this point answered a request without validators (decisions.md).
+        if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
             // CIMD-FETCH-03: a redirect could point anywhere, including past the allow-list.
             let location = response
                 .headers()
@@ -153,14 +221,16 @@ impl Fetcher {
                 .unwrap_or("(none)");
             return Err(FetchError::new(
                 "CIMD-FETCH-03",
+                FailureReason::Redirect,
                 format!(
                     "{url:?} answered {status} (Location: {location:?}); redirects are not followed"
                 ),
             ));
         }
-        if status != http::StatusCode::OK && !self.faults.on(Fault::AcceptAnyStatus) {
+        if status != StatusCode::OK && !self.faults.on(Fault::AcceptAnyStatus) {
             return Err(FetchError::new(
                 "CIMD-FETCH-02",
+                FailureReason::Status,
                 format!("{url:?} answered {status}; only 200 OK is accepted"),
             ));
         }
@@ -177,18 +247,25 @@ impl Fetcher {
 
     /// Scheme and host rules that the client cannot enforce for us.
     fn check_url(&self, url: &str) -> Result<reqwest::Url, FetchError> {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| FetchError::new("CIMD-URL-01", format!("{url:?} is not a URL: {e}")))?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| {
+            FetchError::new(
+                "CIMD-URL-01",
+                FailureReason::Url,
+                format!("{url:?} is not a URL: {e}"),
+            )
+        })?;
         let scheme_ok = parsed.scheme() == "https"
             || (parsed.scheme() == "http" && self.faults.on(Fault::LenientClientIdUrl));
         if !scheme_ok {
             return Err(FetchError::new(
                 "CIMD-URL-01",
+                FailureReason::Url,
                 format!("{url:?} is not an https URL"),
             ));
         }
-        check_host(&parsed, self.faults.on(Fault::SkipSsrfGuard))
-            .map_err(|refused| FetchError::new(refused.requirement, refused.message))?;
+        check_host(&parsed, self.faults.on(Fault::SkipSsrfGuard)).map_err(|refused| {
+            FetchError::new(refused.requirement, FailureReason::Ssrf, refused.message)
+        })?;
         Ok(parsed)
     }
 
@@ -202,6 +279,7 @@ impl Fetcher {
         let too_big = |what: String| {
             FetchError::new(
                 "CIMD-SEC-06",
+                FailureReason::TooLarge,
                 format!(
                     "the document at {url:?} is {what}; the limit is {} bytes",
                     self.limits.max_bytes
@@ -288,11 +366,16 @@ fn redirect_policy(faults: &Faults) -> redirect::Policy {
 /// Turns a reqwest error into the requirement it broke, keeping the cause in the message.
 fn describe(url: &str, error: &reqwest::Error, limits: &FetchLimits) -> FetchError {
     if let Some(refused) = find_refusal(error) {
-        return FetchError::new(refused.requirement, format!("{url:?}: {}", refused.message));
+        return FetchError::new(
+            refused.requirement,
+            FailureReason::Ssrf,
+            format!("{url:?}: {}", refused.message),
+        );
     }
     if error.is_timeout() {
         return FetchError::new(
             "CIMD-FETCH-04",
+            FailureReason::Timeout,
             format!(
                 "fetching {url:?} timed out (limits: connect {} ms, total {} ms)",
                 limits.connect_timeout_ms, limits.timeout_ms
@@ -303,10 +386,15 @@ fn describe(url: &str, error: &reqwest::Error, limits: &FetchLimits) -> FetchErr
     if error.is_redirect() {
         return FetchError::new(
             "CIMD-FETCH-03",
+            FailureReason::Redirect,
             format!("following redirects from {url:?} failed: {cause}"),
         );
     }
-    FetchError::new("CIMD-FETCH-04", format!("fetching {url:?} failed: {cause}"))
+    FetchError::new(
+        "CIMD-FETCH-04",
+        FailureReason::Network,
+        format!("fetching {url:?} failed: {cause}"),
+    )
 }
 
 /// The error and its sources joined with ": ", e.g. `error sending request: … : no addresses`.

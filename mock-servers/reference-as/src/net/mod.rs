@@ -9,7 +9,7 @@
 //! Layout:
 //! - [`ssrf`]: [`ssrf::is_special_use`] and the resolver that enforces it (CIMD-SEC-01).
 //! - [`fetch`]: [`fetch::Fetcher`], one GET with no redirects, a 200-only rule, timeouts and a
-//!   byte cap counted while reading.
+//!   byte cap counted while reading; conditional GETs for the cache's revalidations.
 
 pub mod fetch;
 pub mod ssrf;
@@ -18,7 +18,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-pub use fetch::{FetchError, Fetched, Fetcher};
+pub use fetch::{FetchError, Fetched, Fetcher, Revalidation, Validators};
 pub use ssrf::{GuardedResolver, SsrfRefused, is_special_use};
 
 /// How the AS reaches the network: extra trusted roots and explicit name mappings.
