@@ -2,9 +2,9 @@
 //! in [`Config::default`]. The CLI's flags override the file; `--print-config` shows the result.
 //!
 //! The shape mirrors what a product admin configures: listener and issuer, TLS, the mail relay for
-//! login codes, demo users, the ephemeral-client (CIMD) policy, the outbound network (extra trust
-//! anchors and name overrides for metadata hosts), storage, token lifetimes and the faults
-//! switchboard. [`Config::validate`] turns it into checked values at start-up, so a bad file fails
+//! login codes, demo users, the ephemeral-client (CIMD) policy, client authentication rules,
+//! pre-registered clients, the outbound network (extra trust anchors and name overrides for
+//! metadata hosts), storage, token lifetimes and the faults switchboard. [`Config::validate`] turns it into checked values at start-up, so a bad file fails
 //! with a clear message before anything listens.
 
 use std::collections::BTreeMap;
@@ -16,6 +16,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::cimd::EphemeralPolicy;
+use crate::client_auth::TokenAuthMethod;
+use crate::client_auth::registered::check_config;
 use crate::error::AsError;
 use crate::faults::Faults;
 use crate::net::{NetworkSettings, ResolveRule};
@@ -42,6 +44,10 @@ pub struct Config {
     pub users: Vec<UserConfig>,
     /// What ephemeral (CIMD) clients may do.
     pub ephemeral_clients: EphemeralPolicy,
+    /// How clients authenticate at the token endpoint (client assertions, JWKS refresh).
+    pub client_auth: ClientAuthConfig,
+    /// Clients registered by the operator (`[[clients]]`).
+    pub clients: Vec<ClientConfig>,
     /// Outbound network settings for fetching metadata documents.
     pub network: NetworkConfig,
     /// The database.
@@ -76,6 +82,19 @@ impl Default for Config {
                 password: Password("alice-password".to_owned()),
             }],
             ephemeral_clients: EphemeralPolicy::default(),
+            client_auth: ClientAuthConfig {
+                // draft-ietf-oauth-rfc7523bis: the issuer identifier is the only audience.
+                assertion_audience: AssertionAudience::Strict,
+                // Assertions are made for one request; five minutes covers slow clients.
+                max_assertion_lifetime_secs: 300,
+                // Machines with synchronised clocks; enough for a request in flight.
+                clock_skew_secs: 10,
+                jwks_uri_same_origin: false,
+                // One forced refetch per client every ten seconds bounds what made-up kids cost.
+                jwks_refresh_interval_secs: 10,
+            },
+            // No pre-registered clients: every client is a metadata document.
+            clients: Vec::new(),
             network: NetworkConfig {
                 trusted_ca: None,
                 trusted_ca_pem: Vec::new(),
@@ -151,6 +170,91 @@ pub struct Password(pub String);
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(<redacted>)")
+    }
+}
+
+/// How clients authenticate at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientAuthConfig {
+    /// Which `aud` a client assertion may carry: `strict` (default), only the issuer identifier
+    /// (draft-ietf-oauth-rfc7523bis); `legacy`, also the token endpoint URL (RFC 7523, OpenID
+    /// Connect Core §9).
+    pub assertion_audience: AssertionAudience,
+    /// How far ahead an assertion's `exp` may lie, and how old its `iat` may be (seconds).
+    pub max_assertion_lifetime_secs: u64,
+    /// Clock skew allowed on `exp`, `nbf` and `iat` (seconds).
+    pub clock_skew_secs: u64,
+    /// Whether an ephemeral client's `jwks_uri` must be on the origin of its client_id.
+    pub jwks_uri_same_origin: bool,
+    /// The least time between two forced refetches of one client's `jwks_uri` on an unknown
+    /// `kid` (seconds).
+    pub jwks_refresh_interval_secs: u64,
+}
+
+impl Default for ClientAuthConfig {
+    fn default() -> Self {
+        Config::default().client_auth
+    }
+}
+
+/// Which audiences client assertions may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AssertionAudience {
+    /// The issuer identifier only.
+    Strict,
+    /// The issuer identifier or the token endpoint URL.
+    Legacy,
+}
+
+/// A client registered in the config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The client_id (never an `https://` URL: those are client metadata documents).
+    pub client_id: String,
+    /// Display name for the consent page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    /// `none`, `client_secret_basic`, `client_secret_post` or `private_key_jwt`.
+    pub token_endpoint_auth_method: TokenAuthMethod,
+    /// The secret for the `client_secret_*` methods: plaintext (hashed with PBKDF2 at start), or
+    /// already hashed as `pbkdf2-sha256$…` or, for generated secrets, `sha256$…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<ClientSecret>,
+    /// Public keys inline (a JWK Set), for `private_key_jwt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// Where to fetch the public keys, for `private_key_jwt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// The one algorithm the client's assertions may use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    /// Redirect URIs, matched exactly.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Grant types (default `authorization_code`).
+    #[serde(default = "default_grant_types")]
+    pub grant_types: Vec<String>,
+    /// Space-separated scopes the client may ask for (default: any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+fn default_grant_types() -> Vec<String> {
+    vec!["authorization_code".to_owned()]
+}
+
+/// A client secret from the configuration. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientSecret(pub String);
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret(<redacted>)")
     }
 }
 
@@ -295,6 +399,16 @@ impl Config {
                 return Err(AsError::Config(format!(
                     "user {:?}: usernames and e-mail addresses must be unique",
                     user.username
+                )));
+            }
+        }
+        let mut client_ids = std::collections::BTreeSet::new();
+        for client in &self.clients {
+            check_config(client).map_err(AsError::Config)?;
+            if !client_ids.insert(client.client_id.as_str()) {
+                return Err(AsError::Config(format!(
+                    "client {:?} is configured twice",
+                    client.client_id
                 )));
             }
         }

@@ -134,6 +134,34 @@ faults! {
         "Fetches a stale metadata document again without its ETag or Last-Modified, so a 304 is never used.";
     NoCoalescing = "no-coalescing" breaks "CIMD-CACHE-01":
         "Fetches the metadata document once per concurrent request instead of sharing one fetch.";
+    PublicConfidentialClient = "public-confidential-client" breaks "CIMD-AUTH-02":
+        "Lets a client whose document declares private_key_jwt use the token endpoint without authenticating.";
+    SkipAssertionSignature = "skip-assertion-signature" breaks "CIMD-AUTH-03":
+        "Accepts client assertions without verifying their signature.";
+    NoJwksRefresh = "no-jwks-refresh" breaks "CIMD-AUTH-03":
+        "Never fetches a client's jwks_uri again for an unknown kid, so a rotated key is refused until the cache expires.";
+    LenientAssertionType = "lenient-assertion-type" breaks "PKJWT-01":
+        "Accepts a client assertion whatever its client_assertion_type says.";
+    IgnoreClientIdMismatch = "ignore-client-id-mismatch" breaks "PKJWT-02":
+        "Authenticates the client an assertion names even when the client_id parameter names another.";
+    AcceptForeignIssuer = "accept-foreign-issuer" breaks "PKJWT-03":
+        "Accepts client assertions whose iss is not the client_id.";
+    AcceptForeignSubject = "accept-foreign-subject" breaks "PKJWT-04":
+        "Accepts client assertions whose sub is not the client_id.";
+    AcceptAnyAudience = "accept-any-audience" breaks "PKJWT-05":
+        "Accepts client assertions whatever their aud claim says.";
+    AcceptExpiredAssertion = "accept-expired-assertion" breaks "PKJWT-07":
+        "Accepts client assertions after their exp.";
+    AcceptEarlyAssertion = "accept-early-assertion" breaks "PKJWT-08":
+        "Accepts client assertions before their nbf, or with an iat in the future.";
+    ReplayableJti = "replayable-jti" breaks "PKJWT-09":
+        "Lets one client assertion (one jti) authenticate any number of token requests.";
+    AcceptAlgNone = "accept-alg-none" breaks "PKJWT-10":
+        "Accepts unsigned client assertions (alg none).";
+    RefuseUntypedAssertion = "refuse-untyped-assertion" breaks "PKJWT-12":
+        "Refuses client assertions that carry no typ header.";
+    IgnoreSigningAlgPin = "ignore-signing-alg-pin" breaks "PKJWT-14":
+        "Accepts assertions signed with another algorithm than the client's token_endpoint_auth_signing_alg.";
 }
 
 impl fmt::Display for Fault {

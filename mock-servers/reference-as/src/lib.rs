@@ -13,6 +13,8 @@
 //! - [`cimd`]: client ID metadata documents: URL rules, document rules, redirect URI matching,
 //!   the ephemeral-client policy and the resolver pipeline with its cache.
 //! - [`metrics`]: the caches' counters and their Prometheus text for `GET /metrics`.
+//! - [`client_auth`]: client lookup across registries and client authentication
+//!   (`private_key_jwt` assertions, client secrets), with pre-registered clients.
 //! - [`net`]: the SSRF-guarded HTTPS fetcher the resolver uses.
 //! - [`faults`]: the faults switchboard.
 //! - [`store`]: the SQLite store of users, pending requests, sessions, codes, tokens and
@@ -23,6 +25,7 @@
 //! - [`error`]: [`AsError`] and the OAuth error vocabulary.
 
 pub mod cimd;
+pub mod client_auth;
 pub mod config;
 pub mod error;
 pub mod faults;
@@ -46,6 +49,7 @@ pub use error::AsError;
 pub use faults::{Fault, Faults};
 
 use crate::cimd::ClientResolver;
+use crate::client_auth::{ClientAuthenticator, ClientDirectory};
 use crate::http::AppState;
 use crate::mail::Mailer;
 use crate::store::{Store, configured_password};
@@ -127,6 +131,15 @@ pub async fn spawn(
     }
     let signer = TokenSigner::generate(issuer.as_str(), config.tokens.access_token_ttl())?;
     let mailer = Mailer::new(&config.smtp.host, config.smtp.port, &config.smtp.from)?;
+    let client_auth = ClientAuthenticator::new(
+        issuer.as_str(),
+        &issuer.url("/token"),
+        &config.client_auth,
+        &config.ephemeral_clients,
+        store.clone(),
+        &config.faults,
+    );
+    let clients = ClientDirectory::from_config(&config.clients).await?;
     let resolver = ClientResolver::new(
         config.ephemeral_clients.clone(),
         config.network_settings()?,
@@ -139,6 +152,8 @@ pub async fn spawn(
         signer,
         mailer,
         resolver,
+        clients,
+        client_auth,
         config.tokens,
     )?);
     let running = mock_kit::listener::serve_router(listener, http::router(state), tls)?;

@@ -1,5 +1,6 @@
 //! Storage: users, pending authorization requests, browser sessions, login codes, authorization
-//! codes, refresh tokens and consents, in an embedded SQLite database (sqlx).
+//! codes, refresh tokens, consents and used client-assertion `jti`s, in an embedded SQLite
+//! database (sqlx).
 //!
 //! Two invariants hold throughout. First, no bearer value (request id, session id,
 //! login code, authorization code, refresh token) is ever stored: only its SHA-256 digest (login
@@ -100,6 +101,13 @@ const SCHEMA: &[&str] = &[
         client_id TEXT NOT NULL,
         scope TEXT NOT NULL,
         PRIMARY KEY (user_id, client_id, scope))",
+    // Client-assertion jtis seen, kept until the assertion could no longer be accepted anyway.
+    "CREATE TABLE IF NOT EXISTS assertion_jtis (
+        client_id TEXT NOT NULL,
+        jti_hash BLOB NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (client_id, jti_hash))",
+    "CREATE INDEX IF NOT EXISTS assertion_jtis_by_expiry ON assertion_jtis (expires_at)",
 ];
 
 /// Selects a live refresh token's record: unused, unexpired, its family not revoked.
@@ -919,8 +927,32 @@ impl Store {
         Ok(RefreshUse::Expired)
     }
 
+    /// Records the first use of client assertion `jti` by `client_id`, remembered until
+    /// `expires_at`; `false` if it was already used and is still remembered (PKJWT-09). One
+    /// statement decides, so of many concurrent uses exactly one gets `true`; a remembered jti
+    /// whose time has passed may be used again, since its assertion would have expired.
+    pub async fn use_assertion_jti(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<bool, AsError> {
+        let inserted = sqlx::query(
+            "INSERT INTO assertion_jtis (client_id, jti_hash, expires_at) VALUES (?, ?, ?)
+             ON CONFLICT (client_id, jti_hash) DO UPDATE SET expires_at = excluded.expires_at
+             WHERE assertion_jtis.expires_at <= ?",
+        )
+        .bind(client_id)
+        .bind(fingerprint(jti))
+        .bind(expires_at)
+        .bind(unix_now())
+        .execute(&self.pool)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
     /// Deletes expired rows (pending requests, sessions, login codes, codes, grants and their
-    /// tokens). Used-but-unexpired codes and tokens stay, so replays are still recognised.
+    /// tokens, assertion jtis). Used-but-unexpired codes and tokens stay, so replays are still recognised.
     pub async fn purge_expired(&self) -> Result<(), AsError> {
         const PURGE: &[&str] = &[
             "DELETE FROM pending_requests WHERE expires_at <= ?",
@@ -929,6 +961,7 @@ impl Store {
             "DELETE FROM refresh_tokens WHERE grant_id IN (SELECT id FROM grants WHERE expires_at <= ?)",
             "DELETE FROM authorization_codes WHERE grant_id IN (SELECT id FROM grants WHERE expires_at <= ?)",
             "DELETE FROM grants WHERE expires_at <= ?",
+            "DELETE FROM assertion_jtis WHERE expires_at <= ?",
         ];
         let now = unix_now();
         let mut tx = self.pool.begin().await?;

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{AppState, BROWSER_COOKIE, Params, cookie, request_url, see_other};
-use crate::cimd::{ClientMetadata, looks_like_url, redirect_uri_matches};
+use crate::client_auth::Client;
 use crate::error::{ErrorCode, OAuthError};
 use crate::faults::{Fault, Faults};
 use crate::store::{CodeGrant, PendingRequest, Secret, User};
@@ -73,38 +73,34 @@ pub(super) async fn authorize(
     response
 }
 
-/// Stage one: the client (resolved from its metadata document) and the redirect URI.
+/// Stage one: the client (resolved from its metadata document, or registered) and the redirect
+/// URI.
 async fn establish_client(
     state: &AppState,
     params: &Params,
-) -> Result<(Arc<ClientMetadata>, String), OAuthError> {
+) -> Result<(Client, String), OAuthError> {
     let Some(client_id) = params.get("client_id")? else {
         return Err(OAuthError::invalid_request(
             "client_id is missing (OAUTH-01)",
         ));
     };
-    if !looks_like_url(client_id) {
-        return Err(OAuthError::invalid_client(format!(
-            "client_id {client_id:?} is not registered here; this server accepts client IDs that \
-             are https URLs of client metadata documents"
-        )));
-    }
-    // The resolver's descriptions already end with the requirement ID.
-    let client = state
-        .resolver
-        .resolve(client_id)
-        .await
-        .map_err(|e| OAuthError::new(ErrorCode::other(e.error), e.description))?;
+    let client = state.clients.find(&state.resolver, client_id).await?;
     let Some(redirect_uri) = params.get("redirect_uri")? else {
         return Err(OAuthError::invalid_request(
             "redirect_uri is missing; this server requires it in every authorization request",
         ));
     };
-    if !redirect_uri_matches(&client, redirect_uri, &state.faults) {
-        return Err(OAuthError::invalid_request(format!(
-            "redirect_uri {redirect_uri:?} is not one of the redirect_uris in the client's metadata \
-             document; they must match exactly (CIMD-REDIR-01)"
-        )));
+    if !client.redirect_uri_matches(redirect_uri, &state.faults) {
+        return Err(OAuthError::invalid_request(match client {
+            Client::Ephemeral(_) => format!(
+                "redirect_uri {redirect_uri:?} is not one of the redirect_uris in the client's \
+                 metadata document; they must match exactly (CIMD-REDIR-01)"
+            ),
+            Client::Registered(_) => format!(
+                "redirect_uri {redirect_uri:?} is not one of the client's registered redirect \
+                 URIs; they must match exactly"
+            ),
+        }));
     }
     Ok((client, redirect_uri.to_owned()))
 }
@@ -129,7 +125,7 @@ fn refuse_unestablished(state: &AppState, params: &Params, error: &OAuthError) -
 fn validate_request(
     state: &AppState,
     params: &Params,
-    client: &ClientMetadata,
+    client: &Client,
     redirect_uri: String,
 ) -> Result<PendingRequest, OAuthError> {
     let client_state = params.get("state")?.map(str::to_owned);
@@ -154,35 +150,30 @@ fn validate_request(
     let code_challenge = pkce_challenge(state, params)?;
     let policy = state.resolver.policy();
     // CUR-03: the capability must be enabled by the policy and declared by the document.
-    if !policy.grant_allowed(client, "authorization_code", &state.faults) {
+    if !client.grant_allowed("authorization_code", policy, &state.faults) {
         return Err(OAuthError::new(
             ErrorCode::UNAUTHORIZED_CLIENT,
             "this client may not use the authorization code grant: its metadata document or this \
              server's ephemeral-client policy does not allow it (CUR-03)",
         ));
     }
-    if !client.response_types.iter().any(|t| t == "code") {
+    if !client.uses_code_response() {
         return Err(OAuthError::new(
             ErrorCode::UNAUTHORIZED_CLIENT,
             "the client's metadata document does not list response_type \"code\"",
         ));
     }
-    let scope = policy
+    let scope = client
         .filter_scopes(
             params.get("scope")?.unwrap_or_default(),
-            client,
+            policy,
             &state.faults,
         )
-        .map_err(|f| {
-            OAuthError::new(
-                ErrorCode::INVALID_SCOPE,
-                format!("{} ({})", f.message, f.requirement),
-            )
-        })?;
+        .map_err(|why| OAuthError::new(ErrorCode::INVALID_SCOPE, why))?;
     let resource = resource_indicator(params, &state.faults)?;
     Ok(PendingRequest {
-        client_id: client.client_id.as_str().to_owned(),
-        client_name: client.client_name.clone(),
+        client_id: client.id().to_owned(),
+        client_name: client.name().map(str::to_owned),
         redirect_uri,
         state: client_state,
         scope,

@@ -10,7 +10,9 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::pages::{escape, html};
-use crate::cimd::ScopePolicy;
+use crate::cimd::{AuthMethod, ScopePolicy};
+use crate::client_auth::TokenAuthMethod;
+use crate::client_auth::assertion::ALLOWED_ALGORITHMS;
 use crate::faults::Fault;
 
 /// `GET /.well-known/oauth-authorization-server[/path]`.
@@ -37,11 +39,20 @@ fn discovery_document(state: &AppState) -> Value {
     put("response_types_supported", json!(["code"]));
     put("response_modes_supported", json!(["query"]));
     // AS-META-03: listed explicitly, since the defaults would claim implicit and client secrets.
+    put("grant_types_supported", json!(grant_types(state)));
+    let methods = auth_methods(state);
+    // PKJWT-14: whoever accepts private_key_jwt says which algorithms (never none or HMAC).
+    let assertions = methods.contains(&TokenAuthMethod::PrivateKeyJwt);
     put(
-        "grant_types_supported",
-        json!(["authorization_code", "refresh_token"]),
+        "token_endpoint_auth_methods_supported",
+        json!(methods.iter().map(|m| m.as_str()).collect::<Vec<_>>()),
     );
-    put("token_endpoint_auth_methods_supported", json!(["none"]));
+    if assertions {
+        put(
+            "token_endpoint_auth_signing_alg_values_supported",
+            json!(ALLOWED_ALGORITHMS),
+        );
+    }
     put("code_challenge_methods_supported", json!(["S256"]));
     if let ScopePolicy::List(scopes) = &state.resolver.policy().scopes {
         put("scopes_supported", json!(scopes));
@@ -60,6 +71,44 @@ fn discovery_document(state: &AppState) -> Value {
         );
     }
     Value::Object(doc)
+}
+
+/// The grant types offered: the code and refresh grants, and client credentials when the
+/// policy's capabilities or a registered client include it.
+fn grant_types(state: &AppState) -> Vec<&'static str> {
+    let policy = state.resolver.policy();
+    ["authorization_code", "refresh_token", "client_credentials"]
+        .into_iter()
+        .filter(|grant| {
+            // The code and refresh grants are always offered (public clients use them).
+            matches!(*grant, "authorization_code" | "refresh_token")
+                || (policy.enabled && policy.capabilities.iter().any(|c| c == grant))
+                || state.clients.registered().any(|c| c.has_grant_type(grant))
+        })
+        .collect()
+}
+
+/// The client authentication methods some client may use: `none` always (public clients), the
+/// policy's methods for ephemeral clients, and the registered clients' methods.
+fn auth_methods(state: &AppState) -> Vec<TokenAuthMethod> {
+    let policy = state.resolver.policy();
+    let ephemeral = |m: AuthMethod| policy.enabled && policy.auth_methods.contains(&m);
+    [
+        TokenAuthMethod::None,
+        TokenAuthMethod::ClientSecretBasic,
+        TokenAuthMethod::ClientSecretPost,
+        TokenAuthMethod::PrivateKeyJwt,
+    ]
+    .into_iter()
+    .filter(|method| {
+        let by_policy = match method {
+            TokenAuthMethod::None => true,
+            TokenAuthMethod::PrivateKeyJwt => ephemeral(AuthMethod::PrivateKeyJwt),
+            _ => false,
+        };
+        by_policy || state.clients.registered().any(|c| c.auth_method == *method)
+    })
+    .collect()
 }
 
 /// `GET /jwks`.

@@ -40,6 +40,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::cimd::ClientResolver;
+use crate::client_auth::{ClientAuthenticator, ClientDirectory};
 use crate::config::{Issuer, TokenConfig};
 use crate::error::{AsError, OAuthError};
 use crate::faults::{Fault, Faults};
@@ -67,12 +68,18 @@ pub(crate) struct AppState {
     pub signer: TokenSigner,
     pub mailer: Mailer,
     pub resolver: ClientResolver,
+    pub clients: ClientDirectory,
+    pub client_auth: ClientAuthenticator,
     pub limits: TokenConfig,
     csrf_key: hmac::Key,
 }
 
 impl AppState {
     /// Assembles the state with a fresh CSRF key.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one argument per shared service; a builder would only rename them"
+    )]
     pub fn new(
         issuer: Issuer,
         faults: Faults,
@@ -80,6 +87,8 @@ impl AppState {
         signer: TokenSigner,
         mailer: Mailer,
         resolver: ClientResolver,
+        clients: ClientDirectory,
+        client_auth: ClientAuthenticator,
         limits: TokenConfig,
     ) -> Result<Self, AsError> {
         let mut key = [0u8; 32];
@@ -92,6 +101,8 @@ impl AppState {
             signer,
             mailer,
             resolver,
+            clients,
+            client_auth,
             limits,
             csrf_key: hmac::Key::new(hmac::HMAC_SHA256, &key),
         })

@@ -1,9 +1,11 @@
-//! The token endpoint: the authorization code grant (with PKCE) and the refresh token grant
-//! (with rotation), for URL client IDs that authenticate with `none`.
+//! The token endpoint: the authorization code grant (with PKCE), the refresh token grant (with
+//! rotation) and the client credentials grant, for ephemeral and registered clients.
 //!
-//! Checks run cheapest-and-safest first: request shape, then client authentication, then the
-//! client's metadata (re-resolved through the cache, so a withdrawn document stops new tokens),
-//! and only then the one-time code or token is consumed. Once consumed, any later mismatch
+//! Checks run cheapest-and-safest first: request shape, then client authentication (see
+//! [`crate::client_auth`]; an ephemeral client's metadata is re-resolved through the cache, so a
+//! withdrawn document stops new tokens), then whether the client may use the grant, and only then
+//! the one-time code or token is consumed. A request refused at authentication leaves the code
+//! untouched, so a client that forgot its assertion can retry. Once consumed, any later mismatch
 //! (client, redirect URI, verifier) still burns it: a stolen code gets one guess, not many.
 
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use serde_json::json;
 
 use super::authorize::resource_indicator;
 use super::{AppState, Params};
-use crate::cimd::{AuthMethod, ClientMetadata, looks_like_url};
+use crate::client_auth::{AuthFailure, AuthParams, Client};
 use crate::error::{AsError, ErrorCode, OAuthError};
 use crate::faults::Fault;
 use crate::store::{CodeRedemption, RefreshGrant, RefreshUse, scope_set};
@@ -50,6 +52,15 @@ impl From<OAuthError> for TokenError {
         Self {
             error,
             basic_challenge: false,
+        }
+    }
+}
+
+impl From<AuthFailure> for TokenError {
+    fn from(failure: AuthFailure) -> Self {
+        Self {
+            error: failure.error,
+            basic_challenge: failure.basic_challenge,
         }
     }
 }
@@ -128,7 +139,7 @@ async fn exchange(
     let grant_type = params.get("grant_type")?;
     let grant_type = match grant_type {
         None => return Err(OAuthError::invalid_request("grant_type is missing").into()),
-        Some(g @ ("authorization_code" | "refresh_token")) => g,
+        Some(g @ ("authorization_code" | "refresh_token" | "client_credentials")) => g,
         // The `accept-password-grant` fault offers it anyway.
         Some("password") if state.fault(Fault::AcceptPasswordGrant) => {
             let client = authenticate(state, headers, &params).await?;
@@ -146,7 +157,8 @@ async fn exchange(
             return Err(OAuthError::new(
                 ErrorCode::UNSUPPORTED_GRANT_TYPE,
                 format!(
-                    "grant_type {other:?} is not supported; use authorization_code or refresh_token"
+                    "grant_type {other:?} is not supported; use authorization_code, refresh_token \
+                     or client_credentials"
                 ),
             )
             .into());
@@ -154,97 +166,51 @@ async fn exchange(
     };
     let client = authenticate(state, headers, &params).await?;
     // CUR-03: the grant must still be allowed by the policy and the (re-fetched) document.
-    if !state
-        .resolver
-        .policy()
-        .grant_allowed(&client, grant_type, &state.faults)
-    {
+    if !client.grant_allowed(grant_type, state.resolver.policy(), &state.faults) {
+        let why = match client {
+            Client::Ephemeral(_) => {
+                "its metadata document or this server's ephemeral-client policy does not allow \
+                 it (CUR-03)"
+            }
+            Client::Registered(_) => "its registration does not include it",
+        };
         return Err(OAuthError::new(
             ErrorCode::UNAUTHORIZED_CLIENT,
-            format!(
-                "this client may not use the {grant_type} grant: its metadata document or this \
-                 server's ephemeral-client policy does not allow it (CUR-03)"
-            ),
+            format!("this client may not use the {grant_type} grant: {why}"),
         )
         .into());
     }
-    if grant_type == "authorization_code" {
-        authorization_code(state, &params, &client).await
-    } else {
-        refresh_token(state, &params, &client).await
+    match grant_type {
+        "authorization_code" => authorization_code(state, &params, &client).await,
+        "client_credentials" => client_credentials(state, &params, &client),
+        _ => refresh_token(state, &params, &client).await,
     }
 }
 
-/// Identifies the client: a URL client_id whose document says `none`, sending no secret.
+/// Authenticates the client with whatever credentials the request carries (see
+/// [`crate::client_auth`]).
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<Arc<ClientMetadata>, TokenError> {
-    if headers.contains_key(header::AUTHORIZATION) {
-        return Err(TokenError {
-            error: OAuthError::invalid_client(
-                "HTTP client authentication is not supported: URL client IDs have no client \
-                 secret (CIMD-DOC-07); public clients send client_id in the body",
-            ),
-            basic_challenge: true,
-        });
-    }
-    // CIMD-DOC-07: a URL client has no shared secret, so a presented one is refused (the
-    // `accept-client-secret` fault ignores it instead).
-    if params.all("client_secret").next().is_some() && !state.fault(Fault::AcceptClientSecret) {
-        return Err(OAuthError::invalid_client(
-            "client_secret is not accepted: URL client IDs cannot hold a shared secret \
-             (CIMD-DOC-07)",
-        )
-        .into());
-    }
-    if params.all("client_assertion").next().is_some()
-        || params.all("client_assertion_type").next().is_some()
-    {
-        return Err(OAuthError::invalid_client(
-            "private_key_jwt client authentication is not supported by this server yet",
-        )
-        .into());
-    }
-    let Some(client_id) = params.get("client_id")? else {
-        return Err(OAuthError::invalid_request(
-            "client_id is missing; public clients must identify themselves (OAUTH-02)",
-        )
-        .into());
+) -> Result<Client, TokenError> {
+    let auth = AuthParams {
+        client_id: params.get("client_id")?,
+        client_secret: params.get("client_secret")?,
+        client_assertion_type: params.get("client_assertion_type")?,
+        client_assertion: params.get("client_assertion")?,
     };
-    if !looks_like_url(client_id) {
-        return Err(OAuthError::invalid_client(format!(
-            "client_id {client_id:?} is not registered here; this server accepts client IDs that \
-             are https URLs of client metadata documents"
-        ))
-        .into());
-    }
-    let client = state.resolver.resolve(client_id).await.map_err(|e| {
-        // access_denied (a policy refusal) is no token-endpoint code; the client is refused.
-        let code = if e.error == ErrorCode::UNAUTHORIZED_CLIENT.as_str() {
-            ErrorCode::UNAUTHORIZED_CLIENT
-        } else {
-            ErrorCode::INVALID_CLIENT
-        };
-        OAuthError::new(code, e.description)
-    })?;
-    if client.token_endpoint_auth_method != AuthMethod::None {
-        return Err(OAuthError::invalid_client(format!(
-            "the client's metadata document declares token_endpoint_auth_method {}, which this \
-             server does not support yet",
-            client.token_endpoint_auth_method
-        ))
-        .into());
-    }
-    Ok(client)
+    Ok(state
+        .client_auth
+        .authenticate(&state.clients, &state.resolver, headers, auth)
+        .await?)
 }
 
 /// `grant_type=authorization_code`.
 async fn authorization_code(
     state: &AppState,
     params: &Params,
-    client: &ClientMetadata,
+    client: &Client,
 ) -> Result<TokenResponse, TokenError> {
     let Some(code) = params.get("code")? else {
         return Err(OAuthError::invalid_request("code is missing").into());
@@ -275,7 +241,10 @@ async fn authorization_code(
     {
         CodeRedemption::Redeemed(redeemed) => redeemed,
         CodeRedemption::Replayed => {
-            tracing::warn!(client_id = %client.client_id, "code replayed; its grant is revoked");
+            tracing::warn!(
+                client_id = client.id(),
+                "code replayed; its grant is revoked"
+            );
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used; every token issued from it is revoked \
                  (OAUTH-02)",
@@ -291,7 +260,7 @@ async fn authorization_code(
         return Err(OAuthError::invalid_grant("the authorization code has expired").into());
     }
     // OAUTH-02: the code is bound to its client and redirect URI.
-    if grant.client_id != client.client_id.as_str() {
+    if grant.client_id != client.id() {
         return Err(OAuthError::invalid_grant(
             "the authorization code was issued to another client (OAUTH-02)",
         )
@@ -334,7 +303,7 @@ async fn authorization_code(
 async fn password_grant(
     state: &AppState,
     params: &Params,
-    client: &ClientMetadata,
+    client: &Client,
 ) -> Result<TokenResponse, TokenError> {
     let (Some(username), Some(password)) = (params.get("username")?, params.get("password")?)
     else {
@@ -345,7 +314,7 @@ async fn password_grant(
     };
     let access_token = state.signer.access_token(AccessGrant {
         subject: &user.username,
-        client_id: client.client_id.as_str(),
+        client_id: client.id(),
         scope: "",
         resource: None,
     })?;
@@ -362,7 +331,7 @@ async fn password_grant(
 async fn refresh_token(
     state: &AppState,
     params: &Params,
-    client: &ClientMetadata,
+    client: &Client,
 ) -> Result<TokenResponse, TokenError> {
     let Some(token) = params.get("refresh_token")? else {
         return Err(OAuthError::invalid_request("refresh_token is missing").into());
@@ -371,7 +340,7 @@ async fn refresh_token(
     let resource = resource_indicator(params, &state.faults)?;
     // Checks that do not depend on the token being live; returns the access token's scope.
     let check = |grant: &RefreshGrant| -> Result<String, TokenError> {
-        if grant.client_id != client.client_id.as_str() {
+        if grant.client_id != client.id() {
             return Err(OAuthError::invalid_grant(
                 "the refresh token was issued to another client",
             )
@@ -412,7 +381,10 @@ async fn refresh_token(
         RefreshUse::Valid(grant) => grant,
         // MCP-SEC-03: a rotated-out token came back: someone holds a copy.
         RefreshUse::Replayed => {
-            tracing::warn!(client_id = %client.client_id, "refresh token replayed; family revoked");
+            tracing::warn!(
+                client_id = client.id(),
+                "refresh token replayed; family revoked"
+            );
             return Err(OAuthError::invalid_grant(
                 "the refresh token was already used; it and every token of its grant are now \
                  revoked (MCP-SEC-03)",
@@ -439,7 +411,7 @@ async fn refresh_token(
 /// the unrotated one, under the `no-refresh-rotation` fault.
 async fn issue(
     state: &AppState,
-    client: &ClientMetadata,
+    client: &Client,
     grant: &RefreshGrant,
     access_scope: &str,
     kept: Option<String>,
@@ -457,11 +429,7 @@ async fn issue(
             .filter(|_| !state.faults.on(Fault::AudienceIgnoresResource)),
     })?;
     let refresh_token =
-        if !state
-            .resolver
-            .policy()
-            .grant_allowed(client, "refresh_token", &state.faults)
-        {
+        if !client.grant_allowed("refresh_token", state.resolver.policy(), &state.faults) {
             None
         } else if let Some(kept) = kept {
             Some(kept)
@@ -488,6 +456,51 @@ async fn issue(
         expires_in: state.signer.ttl_secs(),
         refresh_token,
         scope: access_scope.to_owned(),
+    })
+}
+
+/// `grant_type=client_credentials`: the client acts on its own behalf, so the token's subject is
+/// the client itself and no refresh token is issued (RFC 6749 §4.4.3). Only a client that
+/// authenticated may do so: for a public client anyone could claim its identity.
+fn client_credentials(
+    state: &AppState,
+    params: &Params,
+    client: &Client,
+) -> Result<TokenResponse, TokenError> {
+    if !client.auth_method().is_confidential() {
+        return Err(OAuthError::new(
+            ErrorCode::UNAUTHORIZED_CLIENT,
+            format!(
+                "the client_credentials grant needs a client that authenticates; client {:?} \
+                 authenticates with none",
+                client.id()
+            ),
+        )
+        .into());
+    }
+    let scope = client
+        .filter_scopes(
+            params.get("scope")?.unwrap_or_default(),
+            state.resolver.policy(),
+            &state.faults,
+        )
+        .map_err(|why| OAuthError::new(ErrorCode::INVALID_SCOPE, why))?;
+    let resource = resource_indicator(params, &state.faults)?;
+    let access_token = state.signer.access_token(AccessGrant {
+        subject: client.id(),
+        client_id: client.id(),
+        scope: &scope,
+        resource: resource
+            .as_deref()
+            .filter(|_| !state.faults.on(Fault::AudienceIgnoresResource)),
+    })?;
+    tracing::info!(client_id = client.id(), "client credentials token issued");
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.signer.ttl_secs(),
+        refresh_token: None,
+        scope,
     })
 }
 
