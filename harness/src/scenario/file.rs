@@ -197,6 +197,8 @@ pub struct TokenStep {
     /// Send the same request this many times at once (one-time tokens under concurrency).
     #[serde(default = "one")]
     pub concurrent: u16,
+    /// Sign a client assertion (`private_key_jwt`) and send it with the request.
+    pub client_assertion: Option<Box<super::assertion::ClientAssertion>>,
 }
 
 fn one() -> u16 {

@@ -5,6 +5,7 @@
 //! (`{host:www}` → `https://www.fetch-03-no-redirects.cimd.example:PORT`), so scenarios run
 //! concurrently against one set of parties without seeing each other's requests.
 
+pub mod assertion;
 pub mod file;
 pub mod judge;
 pub mod run;

@@ -15,6 +15,7 @@ use serde::Serialize;
 use url::Url;
 
 use super::Scenario;
+use super::assertion::{JWT_BEARER, SigningContext};
 use super::file::{AuthorizeStep, ConsentChoice, LoginChoice, PkceChoice, Step, TokenStep};
 use super::template::Bindings;
 use crate::HarnessError;
@@ -283,7 +284,7 @@ async fn run_step(
             }
             authorize(s, target, user, around, bindings, ua).await
         }
-        Step::Token(s) => token(s, target, bindings, ua).await,
+        Step::Token(s) => token(s, target, around, bindings, ua).await,
         Step::Http(s) => {
             let url = fill(bindings, &s.url)?;
             let method = reqwest::Method::from_bytes(s.method.as_bytes())
@@ -401,6 +402,7 @@ async fn authorize(
 async fn token(
     s: &TokenStep,
     target: &AsUnderTest,
+    around: Surroundings<'_>,
     bindings: &mut Bindings,
     ua: &UserAgent,
 ) -> Result<StepResult, HarnessError> {
@@ -434,6 +436,25 @@ async fn token(
         if let Ok(client_id) = captured(bindings, previous, "client_id") {
             form.insert("client_id".into(), client_id);
         }
+    }
+    if let Some(assertion) = &s.client_assertion {
+        // iss and sub default to the client_id the request ends up sending, or, when the form
+        // removes it, the one it would have sent.
+        let client_id = match s.form.get("client_id").filter(|v| !v.is_empty()) {
+            Some(value) => Some(fill(bindings, value)?),
+            None => form.get("client_id").cloned(),
+        };
+        let signed = assertion
+            .sign(SigningContext {
+                fixtures: around.fixtures,
+                bindings,
+                client_id: client_id.as_deref(),
+                token_endpoint: &target.token_endpoint,
+            })
+            .map_err(HarnessError::Scenario)?;
+        capture(bindings, s.id.as_deref(), "client_assertion", &signed);
+        form.insert("client_assertion_type".into(), JWT_BEARER.into());
+        form.insert("client_assertion".into(), signed);
     }
     for (name, value) in &s.form {
         if value.is_empty() {

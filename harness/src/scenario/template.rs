@@ -145,6 +145,7 @@ pub const CAPTURED_NAMES: &[&str] = &[
     "access_token",
     "refresh_token",
     "status",
+    "client_assertion",
 ];
 
 /// A DNS label: what `{host:…}` accepts.

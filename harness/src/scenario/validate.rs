@@ -110,6 +110,11 @@ fn validate_steps(
                 }
             }
             Step::Token(t) => {
+                if let Some(assertion) = &t.client_assertion {
+                    for problem in assertion.problems(fixtures) {
+                        problems.push(format!("step {}: {problem}", index + 1));
+                    }
+                }
                 for reference in t.exchange.iter().chain(t.refresh.iter()) {
                     if !ids.contains(reference) {
                         problems.push(format!(
@@ -190,7 +195,13 @@ fn step_strings(step: &Step) -> Vec<String> {
             v.extend(s.extra.values().cloned());
             v
         }
-        Step::Token(s) => s.form.values().cloned().collect(),
+        Step::Token(s) => {
+            let mut v: Vec<String> = s.form.values().cloned().collect();
+            if let Some(assertion) = &s.client_assertion {
+                v.extend(assertion.strings());
+            }
+            v
+        }
         Step::Http(s) => {
             let mut v = vec![s.url.clone()];
             v.extend(s.headers.values().cloned());
