@@ -3,7 +3,7 @@
 //! Every request from an ephemeral client goes through the metadata cache, so how it behaves is
 //! worth watching in production and checking in tests: hits, misses, fetches, conditional
 //! revalidations answered 304 or 200, callers that waited for another caller's fetch, entries
-//! evicted for space or age, and failed fetches by reason. The counters are plain atomics bumped
+//! evicted for space, and failed fetches by reason. The counters are plain atomics bumped
 //! on the request path (relaxed ordering: they are statistics, not synchronisation); the
 //! exposition is written by hand in the Prometheus text format 0.0.4, because a handful of
 //! counters does not justify a metrics crate.
@@ -90,7 +90,6 @@ pub struct CacheMetrics {
     not_modified: AtomicU64,
     modified: AtomicU64,
     evicted_for_size: AtomicU64,
-    expired: AtomicU64,
     failures: [AtomicU64; FailureReason::ALL.len()],
 }
 
@@ -135,11 +134,6 @@ impl CacheMetrics {
         bump(&self.evicted_for_size);
     }
 
-    /// An entry removed because it was of no further use (stale and without validators).
-    pub fn expired(&self) {
-        bump(&self.expired);
-    }
-
     /// A failed fetch.
     pub fn failure(&self, reason: FailureReason) {
         if let Some(counter) = self.failures.get(reason.index()) {
@@ -158,7 +152,6 @@ impl CacheMetrics {
             not_modified: read(&self.not_modified),
             modified: read(&self.modified),
             evicted_for_size: read(&self.evicted_for_size),
-            expired: read(&self.expired),
             failures: FailureReason::ALL
                 .map(|reason| (reason, self.failures.get(reason.index()).map_or(0, read))),
         }
@@ -182,8 +175,6 @@ pub struct CacheCounts {
     pub modified: u64,
     /// Entries removed to stay within the bounds.
     pub evicted_for_size: u64,
-    /// Entries removed when they were of no further use.
-    pub expired: u64,
     /// Failed fetches per reason, in [`FailureReason::ALL`] order.
     pub failures: [(FailureReason, u64); FailureReason::ALL.len()],
 }
@@ -206,7 +197,7 @@ pub struct CacheReport {
     pub name: &'static str,
     /// The counters.
     pub counts: CacheCounts,
-    /// Entries held now (fresh, or stale but kept for revalidation).
+    /// Entries held now, fresh or stale (a stale one waits to be revalidated or replaced).
     pub entries: u64,
     /// The entries' estimated size in bytes (what the byte bound counts).
     pub weighted_bytes: u64,
@@ -272,19 +263,8 @@ pub fn exposition(caches: &[CacheReport]) -> String {
     family(
         "evictions_total",
         "counter",
-        "Entries removed for space (size) or because they were of no further use (expired).",
-        &mut caches.iter().flat_map(|c| {
-            [
-                (
-                    format!("cache=\"{}\",cause=\"size\"", c.name),
-                    c.counts.evicted_for_size,
-                ),
-                (
-                    format!("cache=\"{}\",cause=\"expired\"", c.name),
-                    c.counts.expired,
-                ),
-            ]
-        }),
+        "Entries removed to stay within the entry and byte bounds.",
+        &mut per_cache(|c| c.counts.evicted_for_size),
     );
     family(
         "fetch_failures_total",
@@ -302,7 +282,7 @@ pub fn exposition(caches: &[CacheReport]) -> String {
     family(
         "entries",
         "gauge",
-        "Entries held: fresh, or stale and kept for a conditional request.",
+        "Entries held, fresh or stale (a stale one waits to be revalidated or replaced).",
         &mut per_cache(|c| c.entries),
     );
     family(

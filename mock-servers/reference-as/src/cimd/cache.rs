@@ -9,14 +9,17 @@
 //! and invalid documents are never stored (CIMD-CACHE-03/04); a stale entry whose host now fails
 //! is dropped, never served.
 //!
-//! A stale entry with an `ETag` or `Last-Modified` is kept for a conditional request; a 304 to it
+//! A stale entry with an `ETag` or `Last-Modified` is revalidated with a conditional request; a 304
 //! refreshes the entry (headers merged as RFC 9111 §4.3.4 says), a 200 replaces it. Misses and
 //! revalidations are single-flight: the first caller for a key starts one fetch on its own task
 //! and every concurrent caller awaits that same fetch, so N concurrent requests for one client
 //! make one request to its host, and a caller that gives up (a closed browser) does not cancel
 //! the fetch the others wait for. Memory is bounded by entries and by estimated bytes at once
-//! (moka's TinyLFU admission and LRU eviction, one weigher), and every step is counted in
-//! [`CacheMetrics`].
+//! (one moka weigher). Eviction is moka's TinyLFU admission with LRU eviction, which also keeps
+//! a flood of one-time client IDs from flushing the clients in regular use. Freshness is this
+//! module's own check on every hit, so entries carry no store-level expiry (it would cost every
+//! hit a timer-wheel update): a stale entry stays until it is revalidated, replaced or evicted.
+//! Every step is counted in [`CacheMetrics`].
 //!
 //! Faults switch single rules off where they are enforced here: `never-cache`, `never-refetch`,
 //! `ignore-no-store`, `ignore-max-age`, `no-revalidation`, `no-coalescing` and
@@ -46,9 +49,6 @@ use crate::net::Validators;
 /// The longest lifetime ever used: a year stands for "as long as the server runs" and keeps
 /// `Instant` arithmetic far from overflow.
 const FOREVER: Duration = Duration::from_hours(365 * 24);
-
-/// How long a stale entry with a validator is kept for a conditional request before it goes.
-const REVALIDATION_WINDOW: Duration = Duration::from_hours(1);
 
 /// Bytes counted per entry on top of its key, body and kept headers: the parsed value, the
 /// entry itself and the store's bookkeeping (an estimate; the byte bound is about orders of
@@ -98,8 +98,6 @@ struct Entry<V> {
     value: V,
     /// Served without asking the host until then.
     fresh_until: Instant,
-    /// Dropped from the store then (later than `fresh_until` only with a validator).
-    keep_until: Instant,
     /// What a conditional request and a 304 merge need; only for entries with a validator.
     revalidation: Option<Box<Kept>>,
     /// The length of the body the value was read from (the body itself is not kept).
@@ -356,30 +354,6 @@ impl<V> std::fmt::Debug for HttpCache<V> {
     }
 }
 
-/// moka's per-entry expiry: an entry leaves the store at its `keep_until`.
-struct KeepUntil;
-
-impl<V> moka::Expiry<Arc<str>, Arc<Entry<V>>> for KeepUntil {
-    fn expire_after_create(
-        &self,
-        _key: &Arc<str>,
-        entry: &Arc<Entry<V>>,
-        created_at: Instant,
-    ) -> Option<Duration> {
-        Some(entry.keep_until.saturating_duration_since(created_at))
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &Arc<str>,
-        entry: &Arc<Entry<V>>,
-        updated_at: Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(entry.keep_until.saturating_duration_since(updated_at))
-    }
-}
-
 /// Removes a finished flight from the table, also when its task panicked.
 struct Landing<V> {
     cache: HttpCache<V>,
@@ -411,11 +385,10 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
             .weigher(move |_key: &Arc<str>, entry: &Arc<Entry<V>>| {
                 u32::try_from(u64::from(entry.weight).max(floor)).unwrap_or(u32::MAX)
             })
-            .expire_after(KeepUntil)
-            .eviction_listener(move |_key, _entry, cause| match cause {
-                RemovalCause::Size => evictions.evicted_for_size(),
-                RemovalCause::Expired => evictions.expired(),
-                RemovalCause::Explicit | RemovalCause::Replaced => {}
+            .eviction_listener(move |_key, _entry, cause| {
+                if cause == RemovalCause::Size {
+                    evictions.evicted_for_size();
+                }
             })
             .build();
         let failures = faults.on(Fault::CacheFetchErrors).then(|| {
@@ -667,8 +640,8 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
         Some(())
     }
 
-    /// Inserts an entry living `lifetime` (kept longer if it has a validator), or removes the
-    /// key when there is nothing worth keeping.
+    /// Inserts an entry fresh for `lifetime`, or removes the key when there is nothing worth
+    /// keeping (no lifetime, and no validator to revalidate with).
     fn keep(
         &self,
         key: &Arc<str>,
@@ -690,13 +663,7 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
             self.inner.store.invalidate(&**key);
             return;
         };
-        let start = Instant::now();
-        let fresh_until = start + lifetime;
-        let keep_until = if revalidation.is_some() {
-            fresh_until + REVALIDATION_WINDOW
-        } else {
-            fresh_until
-        };
+        let fresh_until = Instant::now() + lifetime;
         let estimate = key.len()
             + bytes
             + revalidation.as_ref().map_or(0, |kept| kept.bytes())
@@ -704,7 +671,6 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
         let entry = Entry {
             value,
             fresh_until,
-            keep_until,
             revalidation,
             body_bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
             weight: u32::try_from(estimate).unwrap_or(u32::MAX),
