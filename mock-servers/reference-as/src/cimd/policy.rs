@@ -108,9 +108,10 @@ pub struct CacheSettings {
     pub max_ttl_secs: u64,
     /// The most documents kept (default 10 000).
     pub max_entries: u64,
-    /// The most bytes kept, by each entry's estimated size (default 64 MiB, room for 10 000
-    /// entries of the 5 KiB fetch cap and their keys). Every entry counts at least
-    /// `max_bytes / max_entries`, which is how one bound enforces both.
+    /// The most bytes kept, by each entry's estimated resident size: key, parsed document (about
+    /// eight times its body), kept headers and bookkeeping (default 64 MiB: room for 10 000
+    /// typical 400-byte documents, or about 1 600 at the 5 KiB fetch cap). Every entry counts at
+    /// least `max_bytes / max_entries`, which is how one bound enforces both.
     pub max_bytes: u64,
 }
 
