@@ -79,11 +79,6 @@ impl PublicKey {
     pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &str) -> bool {
         jsonwebtoken::crypto::verify(signature, message, &self.key, alg).unwrap_or(false)
     }
-
-    /// The key's `kid`, if it has one.
-    pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
-    }
 }
 
 /// The usable signature keys of a JWK Set.

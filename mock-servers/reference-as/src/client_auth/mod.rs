@@ -12,8 +12,8 @@
 //!
 //! Layout:
 //! - [`registered`]: [`RegisteredClient`] and hashed client secrets, built from `[[clients]]`.
-//! - [`jwks`]: public key sets: parsing, key selection, and the bounded JWKS cache with its
-//!   rate-limited refresh on an unknown `kid`.
+//! - [`jwks`]: public key sets: parsing, key selection, and fetching `jwks_uri` through the
+//!   resolver's cache with a rate-limited refresh on an unknown `kid`.
 //! - [`assertion`]: RFC 7523 client assertions: parsing and every claim and signature rule.
 
 pub mod assertion;
@@ -335,11 +335,6 @@ impl ClientAuthenticator {
             store,
             faults: faults.clone(),
         }
-    }
-
-    /// The assertion rules in force.
-    pub fn rules(&self) -> &AssertionRules {
-        &self.rules
     }
 
     /// The client a token request authenticates as, or why it does not.
