@@ -113,7 +113,7 @@ faults! {
     AllowJwksAndJwksUri = "allow-jwks-and-jwks-uri" breaks "CIMD-DOC-10":
         "Accepts documents that carry both jwks and jwks_uri.";
     NeverRefetch = "never-refetch" breaks "CIMD-FETCH-05":
-        "Keeps a fetched metadata document for as long as the server runs, whatever the cache lifetime.";
+        "Keeps a fetched metadata document or key set for as long as the server runs, whatever its cache lifetime.";
     AcceptClientSecret = "accept-client-secret" breaks "CIMD-DOC-07":
         "Ignores a client_secret that a URL client sends to the token endpoint instead of refusing it.";
     SkipMemberTypes = "skip-member-types" breaks "CIMD-DOC-01":
