@@ -256,7 +256,14 @@ impl Rules {
                 v.to_str()
                     .is_ok_and(|v| v.to_ascii_lowercase().contains("no-cache"))
             });
-        if has("no-cache") || pragma_no_cache {
+        // RFC 9111 §4.1: `Vary: *` never matches a later request.
+        let vary_star = headers
+            .get_all(VARY)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|field| field.trim() == "*");
+        if has("no-cache") || pragma_no_cache || vary_star {
             // Stored for its validators only: every use asks the host first.
             return Some(Duration::ZERO);
         }
@@ -468,7 +475,7 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
             // The `no-coalescing` fault: every miss fetches for itself.
             return self.refresh(Arc::from(key), load).await;
         }
-        let flight = {
+        let (flight, start) = {
             let mut flights = self
                 .inner
                 .flights
@@ -476,7 +483,7 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
                 .unwrap_or_else(PoisonError::into_inner);
             if let Some(flight) = flights.get(key) {
                 self.inner.metrics.coalesced();
-                flight.clone()
+                (flight.clone(), None)
             } else if !forced
                 && let Some(entry) = self.inner.store.get(key)
                 && Instant::now() < entry.fresh_until
@@ -484,21 +491,10 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
                 // A flight landed between the lookup above and taking the lock.
                 return Ok(entry.value.clone());
             } else {
-                let key: Arc<str> = Arc::from(key);
-                let landing = Landing {
-                    cache: self.clone(),
-                    key: key.clone(),
-                };
-                let task = tokio::spawn(async move {
-                    let result = landing.cache.refresh(landing.key.clone(), load).await;
-                    // The store is updated before the flight leaves the table, so a newcomer
-                    // finds one or the other and never starts a second fetch.
-                    drop(landing);
-                    result
-                });
+                let (done, landed) = tokio::sync::oneshot::channel();
                 let metrics = self.inner.metrics.clone();
                 let flight: Flight<V> = async move {
-                    task.await.unwrap_or_else(|_| {
+                    landed.await.unwrap_or_else(|_| {
                         // The task panicked or the runtime is shutting down.
                         metrics.failure(FailureReason::Interrupted);
                         Err(ResolveError {
@@ -511,10 +507,27 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
                 }
                 .boxed()
                 .shared();
-                flights.insert(key, flight.clone());
-                flight
+                let key: Arc<str> = Arc::from(key);
+                flights.insert(key.clone(), flight.clone());
+                (flight, Some((key, done)))
             }
         };
+        // Started with the table unlocked: a task dropped at once (a runtime shutting down) takes
+        // its flight out of the table on the way.
+        if let Some((key, done)) = start {
+            let landing = Landing {
+                cache: self.clone(),
+                key,
+            };
+            tokio::spawn(async move {
+                let result = landing.cache.refresh(landing.key.clone(), load).await;
+                // The store is updated before the flight leaves the table, and the flight leaves
+                // the table before its waiters wake, so a newcomer finds one or the other and
+                // never starts a second fetch.
+                drop(landing);
+                let _ = done.send(result);
+            });
+        }
         flight.await
     }
 
@@ -838,6 +851,8 @@ mod tests {
         );
         assert_eq!(lifetime(&r, &[("cache-control", "no-cache")]), Some(0));
         assert_eq!(lifetime(&r, &[("pragma", "no-cache")]), Some(0));
+        assert_eq!(lifetime(&r, &[("vary", "Accept, *")]), Some(0));
+        assert_eq!(lifetime(&r, &[("vary", "Accept")]), Some(100));
         assert_eq!(
             lifetime(&r, &[("cache-control", "max-age=5, must-revalidate")]),
             Some(5)
