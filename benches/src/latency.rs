@@ -1,4 +1,4 @@
-//! Latency samples and percentiles.
+//! Latency samples and percentiles, and the median-and-range summary of repeated runs.
 
 use std::time::Duration;
 
@@ -47,6 +47,8 @@ impl Samples {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -59,5 +61,60 @@ mod tests {
         assert_eq!(s.percentile(0.99), Duration::from_millis(99));
         assert_eq!(s.percentile(1.0), Duration::from_millis(100));
         assert_eq!(Samples::default().percentile(0.5), Duration::ZERO);
+    }
+
+    #[test]
+    #[allow(
+        clippy::float_cmp,
+        reason = "small integers and halves are exact in f64"
+    )]
+    fn spread_is_the_median_and_the_range() {
+        let odd = Spread::of(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((odd.median, odd.min, odd.max), (2.0, 1.0, 3.0));
+        assert_eq!(Spread::of(&[4.0, 1.0, 2.0, 3.0]).unwrap().median, 2.5);
+        assert_eq!(Spread::of(&[]), None);
+        assert_eq!(Spread::of(&[1.0, f64::NAN]), None);
+        assert_eq!(odd.display(1), "2.0 [1.0–3.0]");
+    }
+}
+
+/// The median and the range of a handful of repeated measurements.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    /// The middle value (the mean of the two middle values for an even count).
+    pub median: f64,
+    /// The smallest value.
+    pub min: f64,
+    /// The largest value.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values`; `None` when there are none (or one is NaN).
+    pub fn of(values: &[f64]) -> Option<Self> {
+        if values.is_empty() || values.iter().any(|v| v.is_nan()) {
+            return None;
+        }
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let middle = sorted.len() / 2;
+        let median = if sorted.len() % 2 == 1 {
+            sorted[middle]
+        } else {
+            f64::midpoint(sorted[middle - 1], sorted[middle])
+        };
+        Some(Self {
+            median,
+            min: sorted[0],
+            max: sorted[sorted.len() - 1],
+        })
+    }
+
+    /// `median [min–max]` with `decimals` decimals.
+    pub fn display(&self, decimals: usize) -> String {
+        format!(
+            "{:.decimals$} [{:.decimals$}–{:.decimals$}]",
+            self.median, self.min, self.max
+        )
     }
 }
