@@ -24,7 +24,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
-INVOCATION="scripts/bench/side-by-side.sh${*:+ $*}"
+INVOCATION="scripts/bench/side-by-side.sh$(printf " %q" "$@")"
 OIDC_PROVIDER_VERSION=9.13.3
 NODE_MAJOR_WANTED=22
 

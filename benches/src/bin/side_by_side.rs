@@ -67,6 +67,10 @@ struct Args {
     /// Concurrencies to measure.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
     concurrency: Vec<usize>,
+    /// Unmeasured load before each scenario, in seconds, at the highest concurrency: warms
+    /// oidc-provider's JIT and every connection pool before the measured runs.
+    #[arg(long, default_value_t = 3)]
+    warm_up_seconds: u64,
     /// Concurrent authorizes for one uncached client.
     #[arg(long, default_value_t = 200)]
     burst: usize,
@@ -316,15 +320,8 @@ fn log_tail(path: &Path) -> String {
 
 /// `program args…` as a shell would show it (for the report).
 fn shown(command: &Command) -> String {
-    let mut parts = vec![command.get_program().to_string_lossy().into_owned()];
-    parts.extend(command.get_args().map(|a| {
-        let a = a.to_string_lossy();
-        if a.contains(['*', ' ', '\'']) {
-            format!("'{a}'")
-        } else {
-            a.into_owned()
-        }
-    }));
+    let mut parts = vec![shell_word(&command.get_program().to_string_lossy())];
+    parts.extend(command.get_args().map(|a| shell_word(&a.to_string_lossy())));
     let env: Vec<String> = command
         .get_envs()
         .filter_map(|(k, v)| Some(format!("{}={}", k.to_string_lossy(), v?.to_string_lossy())))
@@ -333,6 +330,19 @@ fn shown(command: &Command) -> String {
         parts.join(" ")
     } else {
         format!("{} {}", env.join(" "), parts.join(" "))
+    }
+}
+
+/// `word` as a POSIX shell reads it back: bare when it is plain, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,@%+".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
@@ -467,6 +477,27 @@ async fn measured_run(
     })
 }
 
+/// An unmeasured run at the highest concurrency for `--warm-up-seconds`; fails only if not one
+/// request succeeded.
+async fn warm_up(
+    args: &Args,
+    client: &reqwest::Client,
+    url: impl Fn(usize) -> String + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let plan = Plan {
+        concurrency: args.concurrency.iter().copied().max().unwrap_or(1),
+        duration: Duration::from_secs(args.warm_up_seconds),
+        max_requests: args.max_requests,
+    };
+    let outcome = load::run(client, plan, url).await;
+    match outcome.first_failure {
+        Some(failure) if outcome.samples.is_empty() => {
+            bail!("every warm-up request failed; the first: {failure}")
+        }
+        _ => Ok(()),
+    }
+}
+
 async fn measure(
     args: &Args,
     client: &reqwest::Client,
@@ -486,93 +517,26 @@ async fn measure_server(
     documents: &Documents,
     server: &Server,
 ) -> anyhow::Result<Measured> {
-    let tag = match server.kind {
-        Kind::Reference => "ref",
-        Kind::Node => "node",
+    let bench = Bench {
+        args,
+        client,
+        documents,
+        server,
+        tag: match server.kind {
+            Kind::Reference => "ref",
+            Kind::Node => "node",
+        },
     };
     let rss_start = rss(server.pid)?;
-    let mut phases = Vec::new();
-    let plan = |concurrency| Plan {
-        concurrency,
-        duration: Duration::from_secs(args.seconds),
-        max_requests: args.max_requests,
-    };
-
-    // Cached: one client, fetched by a warm-up request.
-    let host = format!("cached-{tag}.client.example");
-    let cached_id = documents.https.client_id(&host, "/cached");
-    let warm = load::burst(client, 1, &authorize_url(&server.authorize, &cached_id, 0)).await;
-    if let Some(failure) = warm.first_failure {
-        bail!("the warm-up authorize failed: {failure}");
-    }
-    documents.take_fetches(Fetch::Https, &host);
-    for &concurrency in &args.concurrency {
-        let mut runs = Vec::new();
-        for _ in 0..args.runs {
-            let (endpoint, id) = (server.authorize.clone(), cached_id.clone());
-            let url = move |n| authorize_url(&endpoint, &id, n);
-            runs.push(measured_run(client, server, plan(concurrency), url).await?);
-        }
-        phases.push(Phase {
-            scenario: Scenario::Cached,
-            concurrency,
-            runs,
-            fetches: documents.take_fetches(Fetch::Https, &host),
-        });
-        println!("{}: cached c={concurrency} done", server.kind.label());
-    }
-
-    // Uncached: a unique client ID per request, on a host of its own per run.
+    let mut phases = bench.cached().await?;
     let fetch_modes: &[Fetch] = match server.kind {
         Kind::Reference => &[Fetch::Https],
         Kind::Node => &[Fetch::Https, Fetch::Plain],
     };
     for &fetch in fetch_modes {
-        let domain = match fetch {
-            Fetch::Https => "client.example",
-            Fetch::Plain => "plain.example",
-        };
-        for &concurrency in &args.concurrency {
-            let mut runs = Vec::new();
-            let mut fetched = 0;
-            for run in 0..args.runs {
-                let host = format!("uncached-{tag}-c{concurrency}-r{run}.{domain}");
-                let origin = documents.server(fetch).client_id(&host, "");
-                let endpoint = server.authorize.clone();
-                let url = move |n| authorize_url(&endpoint, &format!("{origin}/c/{n}"), n);
-                runs.push(measured_run(client, server, plan(concurrency), url).await?);
-                fetched += documents.take_fetches(fetch, &host);
-            }
-            phases.push(Phase {
-                scenario: Scenario::Uncached(fetch),
-                concurrency,
-                runs,
-                fetches: fetched,
-            });
-            println!(
-                "{}: uncached ({}) c={concurrency} done",
-                server.kind.label(),
-                fetch.label()
-            );
-        }
+        phases.extend(bench.uncached(fetch).await?);
     }
-
-    // Bursts: `--burst` authorizes at once for one client nobody fetched yet.
-    let mut bursts = Vec::new();
-    for run in 0..args.runs {
-        let host = format!("burst-{tag}-r{run}.client.example");
-        let id = documents.https.client_id(&host, "/burst");
-        let outcome = load::burst(
-            client,
-            args.burst,
-            &authorize_url(&server.authorize, &id, run),
-        )
-        .await;
-        bursts.push(Burst {
-            outcome,
-            fetches: documents.take_fetches(Fetch::Https, &host),
-        });
-    }
+    let bursts = bench.bursts().await;
     Ok(Measured {
         kind: server.kind,
         command: server.command.clone(),
@@ -582,6 +546,125 @@ async fn measure_server(
         rss_final: rss(server.pid)?,
         peak_rss: peak_rss(server.pid)?,
     })
+}
+
+/// One server's measurements and what they need.
+struct Bench<'a> {
+    args: &'a Args,
+    client: &'a reqwest::Client,
+    documents: &'a Documents,
+    server: &'a Server,
+    /// Part of every client host name, so the two servers never share a client ID.
+    tag: &'static str,
+}
+
+impl Bench<'_> {
+    fn plan(&self, concurrency: usize) -> Plan {
+        Plan {
+            concurrency,
+            duration: Duration::from_secs(self.args.seconds),
+            max_requests: self.args.max_requests,
+        }
+    }
+
+    /// Authorize URLs all for `client_id`.
+    fn same_client(&self, client_id: &str) -> impl Fn(usize) -> String + Send + Sync + 'static {
+        let (endpoint, id) = (self.server.authorize.clone(), client_id.to_owned());
+        move |n| authorize_url(&endpoint, &id, n)
+    }
+
+    /// Authorize URLs each for a client of its own on `host`, served by `fetch`'s server.
+    fn unique_clients(
+        &self,
+        fetch: Fetch,
+        host: &str,
+    ) -> impl Fn(usize) -> String + Send + Sync + 'static {
+        let origin = self.documents.server(fetch).client_id(host, "");
+        let endpoint = self.server.authorize.clone();
+        move |n| authorize_url(&endpoint, &format!("{origin}/c/{n}"), n)
+    }
+
+    /// One client, fetched by a first request, then the measured runs.
+    async fn cached(&self) -> anyhow::Result<Vec<Phase>> {
+        let host = format!("cached-{}.client.example", self.tag);
+        let client_id = self.documents.https.client_id(&host, "/cached");
+        let first = load::burst(self.client, 1, &self.same_client(&client_id)(0)).await;
+        if let Some(failure) = first.first_failure {
+            bail!("the first authorize failed: {failure}");
+        }
+        warm_up(self.args, self.client, self.same_client(&client_id)).await?;
+        self.documents.take_fetches(Fetch::Https, &host);
+        let mut phases = Vec::new();
+        for &concurrency in &self.args.concurrency {
+            let mut runs = Vec::new();
+            for _ in 0..self.args.runs {
+                let url = self.same_client(&client_id);
+                runs.push(
+                    measured_run(self.client, self.server, self.plan(concurrency), url).await?,
+                );
+            }
+            phases.push(Phase {
+                scenario: Scenario::Cached,
+                concurrency,
+                runs,
+                fetches: self.documents.take_fetches(Fetch::Https, &host),
+            });
+            println!("{}: cached c={concurrency} done", self.server.kind.label());
+        }
+        Ok(phases)
+    }
+
+    /// A unique client ID per request, on a host of its own per run.
+    async fn uncached(&self, fetch: Fetch) -> anyhow::Result<Vec<Phase>> {
+        let domain = match fetch {
+            Fetch::Https => "client.example",
+            Fetch::Plain => "plain.example",
+        };
+        let host = format!("warm-up-{}.{domain}", self.tag);
+        warm_up(self.args, self.client, self.unique_clients(fetch, &host)).await?;
+        self.documents.take_fetches(fetch, &host);
+        let mut phases = Vec::new();
+        for &concurrency in &self.args.concurrency {
+            let mut runs = Vec::new();
+            let mut fetched = 0;
+            for run in 0..self.args.runs {
+                let host = format!("uncached-{}-c{concurrency}-r{run}.{domain}", self.tag);
+                let url = self.unique_clients(fetch, &host);
+                runs.push(
+                    measured_run(self.client, self.server, self.plan(concurrency), url).await?,
+                );
+                fetched += self.documents.take_fetches(fetch, &host);
+            }
+            phases.push(Phase {
+                scenario: Scenario::Uncached(fetch),
+                concurrency,
+                runs,
+                fetches: fetched,
+            });
+            println!(
+                "{}: uncached ({}) c={concurrency} done",
+                self.server.kind.label(),
+                fetch.label()
+            );
+        }
+        Ok(phases)
+    }
+
+    /// `--burst` authorizes at once for one client nobody fetched yet, `--runs` times.
+    async fn bursts(&self) -> Vec<Burst> {
+        let mut bursts = Vec::new();
+        for run in 0..self.args.runs {
+            let host = format!("burst-{}-r{run}.client.example", self.tag);
+            let client_id = self.documents.https.client_id(&host, "/burst");
+            let url = self.same_client(&client_id)(run);
+            let outcome = load::burst(self.client, self.args.burst, &url).await;
+            bursts.push(Burst {
+                outcome,
+                fetches: self.documents.take_fetches(Fetch::Https, &host),
+            });
+        }
+        bursts
+    }
 }
 
 /// The cache-memory bin's readings, one per run, and the last failure if a run failed.
@@ -732,7 +815,8 @@ fn report(
          both), started one after the other, never at the same time. The load generator and the \
          document servers share one process pinned by the script to the remaining core.\n\
          - The load: {runs} runs of {secs} s (at most {max} requests) per concurrency \
-         ({conc}); every request is a fresh browser (no cookies, keep-alive connections) sending \
+         ({conc}), after {warm} s of unmeasured load per scenario (oidc-provider's JIT and the \
+         connection pools warm up); every request is a fresh browser (no cookies, keep-alive connections) sending \
          `GET /authorize` with `response_type=code`, the client ID, a loopback `redirect_uri`, a \
          `state` and an S256 `code_challenge`. A success is a redirect onward to the login or \
          interaction page (the reference AS stores a pending request; oidc-provider an \
@@ -759,6 +843,7 @@ fn report(
         cpus = args.server_cpus,
         runs = args.runs,
         secs = args.seconds,
+        warm = args.warm_up_seconds,
         max = args.max_requests,
         conc = args
             .concurrency
@@ -934,7 +1019,12 @@ fn report(
     }
     let _ = writeln!(
         md,
-        "\nVmRSS after each run is in the tables above (row \"VmRSS after run\").\n"
+        "\nVmRSS after each run is in the tables above (row \"VmRSS after run\"). What each \
+         server keeps per authorize request is part of the reading: the reference AS stores \
+         every pending authorization request in its in-memory SQLite database until it expires \
+         (`request_ttl_secs`, default 600 s, longer than this whole run) besides up to 10,000 \
+         cached documents (its default cache bound); oidc-provider's development in-memory \
+         adapter is an LRU of 1,000 entries, and it caches at most 100 metadata documents.\n"
     );
 
     // Cache memory and criterion.
@@ -1121,6 +1211,7 @@ fn report(
         );
     }
     let _ = writeln!(md);
+    issue_baseline(&mut md, n);
 
     // Failures, if any, with the first message of each.
     let mut notes = Vec::new();
@@ -1198,7 +1289,7 @@ fn report(
             "# the whole benchmark (from the repository root)\n{command}"
         );
     }
-    let invocation: Vec<String> = std::env::args().collect();
+    let invocation: Vec<String> = std::env::args().map(|a| shell_word(&a)).collect();
     let _ = writeln!(
         md,
         "# the driver, as the script ran it\n{}",
@@ -1209,6 +1300,69 @@ fn report(
     }
     let _ = writeln!(md, "```");
     md
+}
+
+/// The oidc-provider figures the issue quotes for this machine, beside this run's.
+fn issue_baseline(md: &mut String, node: Option<&Measured>) {
+    let phase = |scenario, metric: Metric| {
+        node.and_then(|m| find(m, scenario, 16))
+            .and_then(|p| metric.of(p))
+            .map_or_else(
+                || "not measured".to_owned(),
+                |s| s.display(metric.decimals()),
+            )
+    };
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "fetch counts are far below 2^52"
+    )]
+    let burst_fetches = node
+        .and_then(|m| {
+            Spread::of(
+                &m.bursts
+                    .iter()
+                    .map(|b| b.fetches as f64)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .map_or_else(|| "not measured".to_owned(), |s| s.display(0));
+    let peak = node.map_or_else(
+        || "not measured".to_owned(),
+        |m| format!("{:.0} MiB peak VmRSS", mib(m.peak_rss)),
+    );
+    let _ = writeln!(
+        md,
+        "### oidc-provider: the issue's figures and this run's\n"
+    );
+    let _ = writeln!(
+        md,
+        "The issue quotes oidc-provider on this kind of machine, pinned to one core. Where this \
+         run differs, the ratios above are against this run's figures, never the quoted ones.\n"
+    );
+    let _ = writeln!(md, "| figure | issue | this run |\n|---|---|---|");
+    let rows = [
+        (
+            "cached authorize/s, c=16",
+            "about 3,700",
+            phase(Scenario::Cached, Metric::Rate),
+        ),
+        (
+            "cached p50 ms, c=16",
+            "3.7",
+            phase(Scenario::Cached, Metric::P50),
+        ),
+        (
+            "uncached authorize/s, c=16, fetch over plain http",
+            "about 1,570",
+            phase(Scenario::Uncached(Fetch::Plain), Metric::Rate),
+        ),
+        ("fetches for 200 concurrent misses", "1", burst_fetches),
+        ("resident memory under these loads", "past 2.5 GB", peak),
+    ];
+    for (figure, quoted, measured) in rows {
+        let _ = writeln!(md, "| {figure} | {quoted} | {measured} |");
+    }
+    let _ = writeln!(md);
 }
 
 /// `(name, median ns, lower ns, upper ns)` of every criterion bench under `dir`.
