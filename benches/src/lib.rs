@@ -6,7 +6,7 @@
 //! and node oidc-provider in one run and writes `BENCHMARKS.md`.
 //!
 //! Layout:
-//! - [`latency`]: latency samples and the percentiles the drivers report.
+//! - [`latency`]: latency samples, their percentiles, and the median and range of repeated runs.
 //! - [`load`]: the closed-loop HTTP load (time- and count-bounded) and the concurrent burst.
 //! - [`documents`]: a document server that answers every path with a valid metadata document.
 //! - [`process`]: resident memory and CPU time from `/proc`, and the machine's facts.

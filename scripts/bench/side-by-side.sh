@@ -18,13 +18,15 @@
 #   4. runs the driver (target/release/side-by-side) pinned to the second core; it starts each
 #      server pinned to the first core (the same budget for both, one server at a time), drives
 #      the loads, runs the cache-memory bin, and writes the report.
-# With the defaults (3 runs of 5 s per measurement) step 4 takes about 6 minutes. Loopback only.
+# With the defaults (10 s of warm-up per scenario, then 5 runs of 5 s per measurement) step 4
+# takes about 10 minutes. Loopback only.
 # Too slow for CI, and not part of .ci/run.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
-INVOCATION="scripts/bench/side-by-side.sh$(printf " %q" "$@")"
+INVOCATION="scripts/bench/side-by-side.sh"
+if [ $# -gt 0 ]; then INVOCATION+="$(printf " %q" "$@")"; fi
 OIDC_PROVIDER_VERSION=9.13.3
 NODE_MAJOR_WANTED=22
 

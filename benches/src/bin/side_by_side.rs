@@ -37,6 +37,18 @@ const REDIRECT_URI: &str = "http://127.0.0.1:49152/callback";
 /// A valid S256 challenge (RFC 7636 appendix B); no token is ever redeemed.
 const CODE_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
+/// Other processes' CPU use, in cores, above which a run counts as disturbed and is repeated.
+const DISTURBED: f64 = 0.25;
+
+/// Attempts at one run when other processes keep disturbing it.
+const ATTEMPTS: usize = 3;
+
+/// Other processes' CPU use, in cores, below which the machine counts as quiet before a run.
+const QUIET: f64 = 0.10;
+
+/// The longest wait for a quiet machine before a run starts anyway.
+const QUIET_WAIT: Duration = Duration::from_secs(30);
+
 /// How long a server may take to print its start-up line.
 const START_TIMEOUT: Duration = Duration::from_mins(1);
 
@@ -61,15 +73,17 @@ struct Args {
     /// Length of one measured run, in seconds.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
-    /// Repetitions of every measurement (at least 3 for a median with a spread).
-    #[arg(long, default_value_t = 3)]
+    /// Repetitions of every measurement (at least 3 for a median with a spread; oidc-provider's
+    /// throughput swings between runs even when warm, so 5 by default).
+    #[arg(long, default_value_t = 5)]
     runs: usize,
     /// Concurrencies to measure.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
     concurrency: Vec<usize>,
     /// Unmeasured load before each scenario, in seconds, at the highest concurrency: warms
-    /// oidc-provider's JIT and every connection pool before the measured runs.
-    #[arg(long, default_value_t = 3)]
+    /// oidc-provider's JIT (it keeps speeding up for about 15 s of load) and every connection
+    /// pool before the measured runs.
+    #[arg(long, default_value_t = 10)]
     warm_up_seconds: u64,
     /// Concurrent authorizes for one uncached client.
     #[arg(long, default_value_t = 200)]
@@ -209,6 +223,10 @@ struct Run {
     /// CPU time of every other process on the machine over wall time: other work competing
     /// for the cores during the run.
     other_cpu: f64,
+    /// Document fetches during the run.
+    fetches: usize,
+    /// Attempts it took (more than one when other processes disturbed earlier ones).
+    attempts: usize,
 }
 
 /// The runs of one scenario at one concurrency.
@@ -217,11 +235,19 @@ struct Phase {
     scenario: Scenario,
     concurrency: usize,
     runs: Vec<Run>,
-    /// Document fetches over all runs (for the cached scenario: after the warm-up).
-    fetches: usize,
 }
 
 impl Phase {
+    /// Document fetches over all runs (for the cached scenario: after the warm-up).
+    fn fetches(&self) -> usize {
+        self.runs.iter().map(|r| r.fetches).sum()
+    }
+
+    /// Runs repeated because other processes disturbed them.
+    fn repeated(&self) -> usize {
+        self.runs.iter().map(|r| r.attempts - 1).sum()
+    }
+
     fn ok(&self) -> usize {
         self.runs.iter().map(|r| r.outcome.samples.len()).sum()
     }
@@ -466,7 +492,7 @@ async fn measured_run(
     let other_cpu = (machine_busy - server_busy - driver_busy).max(0.0) / wall;
     let p50_ms = millis(outcome.samples.percentile(0.50));
     let p99_ms = millis(outcome.samples.percentile(0.99));
-    Ok(Run {
+    let run = Run {
         outcome,
         p50_ms,
         p99_ms,
@@ -474,7 +500,40 @@ async fn measured_run(
         server_cpu,
         driver_cpu,
         other_cpu,
-    })
+        fetches: 0,
+        attempts: 1,
+    };
+    println!(
+        "  {} c={}: {:.0}/s, p50 {p50_ms:.2} ms, p99 {p99_ms:.2} ms, {} failed, VmRSS {:.0} MiB, \
+         server CPU {:.0} %",
+        server.kind.label(),
+        plan.concurrency,
+        run.outcome.rate(),
+        run.outcome.failed,
+        mib(run.rss_after),
+        server_cpu * 100.0
+    );
+    Ok(run)
+}
+
+/// Waits (at most [`QUIET_WAIT`]) until the machine's busy CPU time over half a second, less
+/// this driver's, is under [`QUIET`] of a core. The server is idle between runs, so what
+/// remains is other processes' work.
+async fn wait_for_quiet() -> anyhow::Result<()> {
+    let window = Duration::from_millis(500);
+    let deadline = tokio::time::Instant::now() + QUIET_WAIT;
+    let driver = std::process::id();
+    loop {
+        let (machine, ours) = (machine_busy_time()?, cpu_time(driver)?);
+        tokio::time::sleep(window).await;
+        let busy = machine_busy_time()?.saturating_sub(machine);
+        let others = busy.saturating_sub(cpu_time(driver)?.saturating_sub(ours));
+        if others.as_secs_f64() / window.as_secs_f64() < QUIET
+            || tokio::time::Instant::now() >= deadline
+        {
+            return Ok(());
+        }
+    }
 }
 
 /// An unmeasured run at the highest concurrency for `--warm-up-seconds`; fails only if not one
@@ -568,7 +627,10 @@ impl Bench<'_> {
     }
 
     /// Authorize URLs all for `client_id`.
-    fn same_client(&self, client_id: &str) -> impl Fn(usize) -> String + Send + Sync + 'static {
+    fn same_client(
+        &self,
+        client_id: &str,
+    ) -> impl Fn(usize) -> String + Send + Sync + 'static + use<> {
         let (endpoint, id) = (self.server.authorize.clone(), client_id.to_owned());
         move |n| authorize_url(&endpoint, &id, n)
     }
@@ -578,7 +640,7 @@ impl Bench<'_> {
         &self,
         fetch: Fetch,
         host: &str,
-    ) -> impl Fn(usize) -> String + Send + Sync + 'static {
+    ) -> impl Fn(usize) -> String + Send + Sync + 'static + use<> {
         let origin = self.documents.server(fetch).client_id(host, "");
         let endpoint = self.server.authorize.clone();
         move |n| authorize_url(&endpoint, &format!("{origin}/c/{n}"), n)
@@ -598,16 +660,13 @@ impl Bench<'_> {
         for &concurrency in &self.args.concurrency {
             let mut runs = Vec::new();
             for _ in 0..self.args.runs {
-                let url = self.same_client(&client_id);
-                runs.push(
-                    measured_run(self.client, self.server, self.plan(concurrency), url).await?,
-                );
+                let attempt = |_| (host.clone(), self.same_client(&client_id));
+                runs.push(self.quiet_run(concurrency, Fetch::Https, attempt).await?);
             }
             phases.push(Phase {
                 scenario: Scenario::Cached,
                 concurrency,
                 runs,
-                fetches: self.documents.take_fetches(Fetch::Https, &host),
             });
             println!("{}: cached c={concurrency} done", self.server.kind.label());
         }
@@ -626,20 +685,21 @@ impl Bench<'_> {
         let mut phases = Vec::new();
         for &concurrency in &self.args.concurrency {
             let mut runs = Vec::new();
-            let mut fetched = 0;
             for run in 0..self.args.runs {
-                let host = format!("uncached-{}-c{concurrency}-r{run}.{domain}", self.tag);
-                let url = self.unique_clients(fetch, &host);
-                runs.push(
-                    measured_run(self.client, self.server, self.plan(concurrency), url).await?,
-                );
-                fetched += self.documents.take_fetches(fetch, &host);
+                let attempt = |attempt| {
+                    let host = format!(
+                        "uncached-{}-c{concurrency}-r{run}-a{attempt}.{domain}",
+                        self.tag
+                    );
+                    let url = self.unique_clients(fetch, &host);
+                    (host, url)
+                };
+                runs.push(self.quiet_run(concurrency, fetch, attempt).await?);
             }
             phases.push(Phase {
                 scenario: Scenario::Uncached(fetch),
                 concurrency,
                 runs,
-                fetches: fetched,
             });
             println!(
                 "{}: uncached ({}) c={concurrency} done",
@@ -648,6 +708,38 @@ impl Bench<'_> {
             );
         }
         Ok(phases)
+    }
+
+    /// One measured run that other processes left alone: waits for a quiet machine, and
+    /// repeats a run during which they took more than [`DISTURBED`] of a core, up to
+    /// [`ATTEMPTS`] times (the last attempt is kept either way). `attempt(n)` gives the client
+    /// host (whose fetches are counted) and the URLs for attempt `n`.
+    async fn quiet_run<U>(
+        &self,
+        concurrency: usize,
+        fetch: Fetch,
+        attempt: impl Fn(usize) -> (String, U),
+    ) -> anyhow::Result<Run>
+    where
+        U: Fn(usize) -> String + Send + Sync + 'static,
+    {
+        let mut n = 0;
+        loop {
+            wait_for_quiet().await?;
+            let (host, url) = attempt(n);
+            let mut run =
+                measured_run(self.client, self.server, self.plan(concurrency), url).await?;
+            run.fetches = self.documents.take_fetches(fetch, &host);
+            n += 1;
+            run.attempts = n;
+            if run.other_cpu <= DISTURBED || n >= ATTEMPTS {
+                return Ok(run);
+            }
+            println!(
+                "  other processes took {:.0} % of a core; repeating the run",
+                run.other_cpu * 100.0
+            );
+        }
     }
 
     /// `--burst` authorizes at once for one client nobody fetched yet, `--runs` times.
@@ -929,8 +1021,8 @@ fn report(
                             clippy::cast_precision_loss,
                             reason = "request counts are far below 2^52"
                         )]
-                        let value = p.fetches as f64 / p.ok().max(1) as f64;
-                        format!("{value:.3} ({} / {})", p.fetches, p.ok())
+                        let value = p.fetches() as f64 / p.ok().max(1) as f64;
+                        format!("{value:.3} ({} / {})", p.fetches(), p.ok())
                     },
                 )
             };
@@ -1258,24 +1350,30 @@ fn report(
         "CPU time over wall time, median per phase, in % of one core: the driver process (load \
          generator plus document servers, on its own core), and every other process on the \
          machine (from /proc/stat; {} cores in all). A driver near 100 % means the generator, \
-         not the server, may have set the pace; other processes above a few % competed for the \
-         cores during the run.\n",
-        command_line("nproc", &["--all"])
+         not the server, may have set the pace. Before every run the driver waits (at most {} s) \
+         for other processes to use less than {:.0} % of a core, and repeats a run during which \
+         they used more than {:.0} % (at most {ATTEMPTS} attempts; the last is kept).\n",
+        command_line("nproc", &["--all"]),
+        QUIET_WAIT.as_secs(),
+        QUIET * 100.0,
+        DISTURBED * 100.0,
     );
     let _ = writeln!(
         md,
-        "| server | scenario | concurrency | driver CPU % | other processes CPU % |\n|---|---|---|---|---|"
+        "| server | scenario | concurrency | driver CPU % | other processes CPU % | runs repeated |\n\
+         |---|---|---|---|---|---|"
     );
     for m in [r, n].into_iter().flatten() {
         for p in &m.phases {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} |",
                 m.kind.label(),
                 p.scenario.label(),
                 p.concurrency,
                 cell(p.spread(|r| r.driver_cpu * 100.0), 0),
-                cell(p.spread(|r| r.other_cpu * 100.0), 0)
+                cell(p.spread(|r| r.other_cpu * 100.0), 0),
+                p.repeated()
             );
         }
     }
