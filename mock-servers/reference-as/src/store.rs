@@ -1,12 +1,20 @@
-//! Storage: users, pending authorization requests, browser sessions, login codes, authorization
-//! codes, refresh tokens, consents and used client-assertion `jti`s, in an embedded SQLite
-//! database (sqlx).
+//! Storage: users, browser sessions, login codes, authorization codes, refresh tokens, consents,
+//! used client-assertion `jti`s and finished authorization requests, in an embedded SQLite database
+//! (sqlx); pending authorization requests travel sealed, outside it.
 //!
 //! Two invariants hold throughout. First, no bearer value (request id, session id,
 //! login code, authorization code, refresh token) is ever stored: only its SHA-256 digest (login
 //! codes, being only six digits, get a keyed HMAC instead, so a copy of the database does not give
 //! them away). Second, every one-time value is consumed by a single conditional `UPDATE … WHERE
-//! used = 0`, so two concurrent redemptions cannot both succeed; SQLite serialises writers.
+//! used = 0` (or an `INSERT OR IGNORE` of its digest), so two concurrent redemptions cannot both
+//! succeed; SQLite serialises writers.
+//!
+//! A pending authorization request (validated by `/authorize`, waiting for login and consent) is
+//! not a row: its request id *is* the request, sealed with AES-256-GCM under a key only this
+//! server instance holds (see [`Store::insert_pending`]). An unauthenticated `/authorize` therefore
+//! writes nothing, so a flood of them costs no storage and no database round trip; only finishing
+//! a request records its digest, which keeps it one-time. A restart forgets the key, so requests
+//! in flight then must be started again (they are short-lived anyway).
 //!
 //! Every authorization code starts a *grant*; refresh tokens belong to the grant of the code they
 //! came from. Revoking the grant (on a replayed code or a replayed refresh token) kills every
@@ -17,7 +25,7 @@ use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::{digest, hmac, pbkdf2, rand};
+use aws_lc_rs::{aead, digest, hmac, pbkdf2, rand};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
@@ -41,18 +49,10 @@ const SCHEMA: &[&str] = &[
         password_salt BLOB NOT NULL,
         password_hash BLOB NOT NULL,
         password_iterations INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS pending_requests (
+    // Digests of finished pending requests, kept until the request would have expired anyway.
+    "CREATE TABLE IF NOT EXISTS finished_requests (
         id_hash BLOB PRIMARY KEY,
-        browser_hash BLOB NOT NULL,
-        client_id TEXT NOT NULL,
-        client_name TEXT,
-        redirect_uri TEXT NOT NULL,
-        state TEXT,
-        scope TEXT NOT NULL,
-        code_challenge TEXT,
-        resource TEXT,
-        expires_at INTEGER NOT NULL,
-        done INTEGER NOT NULL DEFAULT 0)",
+        expires_at INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS sessions (
         id_hash BLOB PRIMARY KEY,
         user_id INTEGER NOT NULL REFERENCES users(id),
@@ -92,7 +92,7 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS refresh_tokens_by_grant ON refresh_tokens (grant_id)",
     // The purge deletes by expiry; without these it scans whole tables while holding the
     // (single, for in-memory databases) connection, stalling every request behind it.
-    "CREATE INDEX IF NOT EXISTS pending_requests_by_expiry ON pending_requests (expires_at)",
+    "CREATE INDEX IF NOT EXISTS finished_requests_by_expiry ON finished_requests (expires_at)",
     "CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at)",
     "CREATE INDEX IF NOT EXISTS login_codes_by_expiry ON login_codes (expires_at)",
     "CREATE INDEX IF NOT EXISTS grants_by_expiry ON grants (expires_at)",
@@ -276,7 +276,7 @@ struct UserWithPassword {
 }
 
 /// An authorization request that passed validation and waits for login and consent.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PendingRequest {
     /// The client (a CIMD URL).
     pub client_id: String,
@@ -299,7 +299,7 @@ pub struct PendingRequest {
 pub enum PendingLookup {
     /// The request is live and belongs to this browser.
     Found(PendingRequest),
-    /// No live request has that id (unknown, expired or finished).
+    /// No live request has that id (unknown, forged, expired or finished).
     Missing,
     /// The request exists but was started in another browser.
     OtherBrowser,
@@ -392,6 +392,8 @@ pub enum RefreshUse {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Seals pending authorization requests; per instance.
+    requests: std::sync::Arc<RequestSealer>,
     /// Key for login-code MACs; per instance, so codes do not outlive a restart.
     login_code_key: hmac::Key,
     /// A hash checked against for unknown usernames, so they cost as much as known ones; made on
@@ -447,6 +449,7 @@ impl Store {
         rand::fill(&mut key).map_err(|_| AsError::Crypto("system random generator failed"))?;
         Ok(Self {
             pool,
+            requests: std::sync::Arc::new(RequestSealer::new()?),
             login_code_key: hmac::Key::new(hmac::HMAC_SHA256, &key),
             decoy: std::sync::Arc::default(),
         })
@@ -534,33 +537,20 @@ impl Store {
         Ok(user.filter(|_| ok))
     }
 
-    /// Stores a validated authorization request for `browser`, live for `ttl`; returns the
-    /// request id that pages carry in their URLs and forms.
-    pub async fn insert_pending(
+    /// Seals a validated authorization request for `browser`, live for `ttl`; returns the
+    /// request id that pages carry in their URLs and forms. Nothing is written: the id is the
+    /// sealed request itself (see the module docs).
+    pub fn insert_pending(
         &self,
         request: &PendingRequest,
         browser: &str,
         ttl: Duration,
     ) -> Result<Secret, AsError> {
-        let request_id = Secret::generate()?;
-        sqlx::query(
-            "INSERT INTO pending_requests (id_hash, browser_hash, client_id, client_name,
-               redirect_uri, state, scope, code_challenge, resource, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(fingerprint(request_id.expose()))
-        .bind(fingerprint(browser))
-        .bind(&request.client_id)
-        .bind(&request.client_name)
-        .bind(&request.redirect_uri)
-        .bind(&request.state)
-        .bind(&request.scope)
-        .bind(&request.code_challenge)
-        .bind(&request.resource)
-        .bind(expiry(ttl))
-        .execute(&self.pool)
-        .await?;
-        Ok(request_id)
+        self.requests.seal(&Sealed {
+            browser: URL_SAFE_NO_PAD.encode(fingerprint(browser)),
+            expires_at: expiry(ttl),
+            request: request.clone(),
+        })
     }
 
     /// The live pending request `request_id`, checked against the browser it was started in.
@@ -569,37 +559,39 @@ impl Store {
         request_id: &str,
         browser: Option<&str>,
     ) -> Result<PendingLookup, AsError> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            browser_hash: Vec<u8>,
-            #[sqlx(flatten)]
-            request: PendingRequest,
-        }
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT browser_hash, client_id, client_name, redirect_uri, state, scope,
-               code_challenge, resource
-             FROM pending_requests WHERE id_hash = ? AND done = 0 AND expires_at > ?",
-        )
-        .bind(fingerprint(request_id))
-        .bind(unix_now())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
+        let Some(sealed) = self.requests.open(request_id) else {
             return Ok(PendingLookup::Missing);
         };
-        if browser.map(fingerprint) != Some(row.browser_hash) {
+        if sealed.expires_at <= unix_now() {
+            return Ok(PendingLookup::Missing);
+        }
+        let finished: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM finished_requests WHERE id_hash = ?")
+                .bind(fingerprint(request_id))
+                .fetch_optional(&self.pool)
+                .await?;
+        if finished.is_some() {
+            return Ok(PendingLookup::Missing);
+        }
+        if browser.map(|b| URL_SAFE_NO_PAD.encode(fingerprint(b))) != Some(sealed.browser) {
             return Ok(PendingLookup::OtherBrowser);
         }
-        Ok(PendingLookup::Found(row.request))
+        Ok(PendingLookup::Found(sealed.request))
     }
 
-    /// Marks the pending request finished; `false` if it already was (a replayed form).
+    /// Marks the pending request finished; `false` if it already was (a replayed form) or if
+    /// `request_id` is not a live request of this server.
     pub async fn finish_pending(&self, request_id: &str) -> Result<bool, AsError> {
-        let done =
-            sqlx::query("UPDATE pending_requests SET done = 1 WHERE id_hash = ? AND done = 0")
-                .bind(fingerprint(request_id))
-                .execute(&self.pool)
-                .await?;
+        let Some(sealed) = self.requests.open(request_id) else {
+            return Ok(false);
+        };
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO finished_requests (id_hash, expires_at) VALUES (?, ?)",
+        )
+        .bind(fingerprint(request_id))
+        .bind(sealed.expires_at)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -951,11 +943,11 @@ impl Store {
         Ok(inserted.rows_affected() == 1)
     }
 
-    /// Deletes expired rows (pending requests, sessions, login codes, codes, grants and their
+    /// Deletes expired rows (finished requests, sessions, login codes, codes, grants and their
     /// tokens, assertion jtis). Used-but-unexpired codes and tokens stay, so replays are still recognised.
     pub async fn purge_expired(&self) -> Result<(), AsError> {
         const PURGE: &[&str] = &[
-            "DELETE FROM pending_requests WHERE expires_at <= ?",
+            "DELETE FROM finished_requests WHERE expires_at <= ?",
             "DELETE FROM sessions WHERE expires_at <= ?",
             "DELETE FROM login_codes WHERE expires_at <= ?",
             "DELETE FROM refresh_tokens WHERE grant_id IN (SELECT id FROM grants WHERE expires_at <= ?)",
@@ -970,6 +962,78 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// What a request id seals: the request, the browser it is bound to and its expiry.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Sealed {
+    /// base64url SHA-256 of the browser-binding cookie.
+    browser: String,
+    /// Unix seconds.
+    expires_at: i64,
+    request: PendingRequest,
+}
+
+/// AES-256-GCM over [`Sealed`] requests: confidential (the id in a URL does not show `state` or
+/// the scope) and unforgeable (only this instance can make an id that opens).
+struct RequestSealer {
+    key: aead::LessSafeKey,
+    /// Nonces are a counter, never random: unique under one key for the instance's lifetime, where
+    /// random 96-bit nonces would make a collision likely after some 2^32 requests.
+    next_nonce: std::sync::atomic::AtomicU64,
+}
+
+impl RequestSealer {
+    /// Domain separation: a sealed value made for another purpose never opens as a request.
+    const AAD: &'static [u8] = b"reference-as pending authorization request v1";
+
+    fn new() -> Result<Self, AsError> {
+        let mut key = [0u8; 32];
+        rand::fill(&mut key).map_err(|_| AsError::Crypto("system random generator failed"))?;
+        let key = aead::UnboundKey::new(&aead::AES_256_GCM, &key)
+            .map_err(|_| AsError::Crypto("AES-256-GCM key setup failed"))?;
+        Ok(Self {
+            key: aead::LessSafeKey::new(key),
+            next_nonce: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// `nonce ‖ ciphertext ‖ tag`, base64url.
+    fn seal(&self, sealed: &Sealed) -> Result<Secret, AsError> {
+        let counter = self
+            .next_nonce
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut nonce = [0u8; aead::NONCE_LEN];
+        nonce[aead::NONCE_LEN - 8..].copy_from_slice(&counter.to_be_bytes());
+        let mut buffer = nonce.to_vec();
+        serde_json::to_writer(&mut buffer, sealed)
+            .map_err(|_| AsError::Crypto("pending request encoding failed"))?;
+        let mut body = buffer.split_off(aead::NONCE_LEN);
+        self.key
+            .seal_in_place_append_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(Self::AAD),
+                &mut body,
+            )
+            .map_err(|_| AsError::Crypto("pending request sealing failed"))?;
+        buffer.extend_from_slice(&body);
+        Ok(Secret(URL_SAFE_NO_PAD.encode(buffer)))
+    }
+
+    /// The request `id` seals, or `None` for anything this instance did not seal.
+    fn open(&self, id: &str) -> Option<Sealed> {
+        let mut bytes = URL_SAFE_NO_PAD.decode(id).ok()?;
+        if bytes.len() < aead::NONCE_LEN + aead::AES_256_GCM.tag_len() {
+            return None;
+        }
+        let mut body = bytes.split_off(aead::NONCE_LEN);
+        let nonce = aead::Nonce::try_assume_unique_for_key(&bytes).ok()?;
+        let plain = self
+            .key
+            .open_in_place(nonce, aead::Aad::from(Self::AAD), &mut body)
+            .ok()?;
+        serde_json::from_slice(plain).ok()
     }
 }
 

@@ -246,6 +246,36 @@ async fn a_sign_in_request_cannot_be_continued_from_another_browser() {
 }
 
 #[tokio::test]
+async fn a_request_id_changed_by_one_character_is_unknown_not_a_different_request() {
+    let world = World::start().await;
+    let client = world.app();
+    let response = world.authorize_client(&client, &Pkce::new(), &[]).await;
+    let login_url = server_support::location(&response);
+    // The request id is the sealed request itself; any change must break the seal.
+    let (before, id) = login_url.rsplit_once('=').unwrap();
+    let mut tampered = id.as_bytes().to_vec();
+    let middle = tampered.len() / 2;
+    tampered[middle] = if tampered[middle] == b'A' { b'B' } else { b'A' };
+    let tampered = format!("{before}={}", String::from_utf8(tampered).unwrap());
+    let origin = server_support::origin(world.server.issuer());
+    let page = world
+        .browser
+        .get(format!("{origin}{tampered}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::BAD_REQUEST);
+    assert!(page.text().await.unwrap().contains("unknown, expired"));
+    let untouched = world
+        .browser
+        .get(format!("{origin}{login_url}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(untouched.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn unknown_addresses_get_the_same_page_but_no_mail() {
     let world = World::start().await;
     let client = world.app();

@@ -50,14 +50,14 @@ pub(super) async fn authorize(
             Err(error) => return state.fail(&error),
         },
     };
-    let request_id = match state
-        .store
-        .insert_pending(&request, &browser, state.limits.request_ttl())
-        .await
-    {
-        Ok(id) => id,
-        Err(error) => return state.fail(&error),
-    };
+    let request_id =
+        match state
+            .store
+            .insert_pending(&request, &browser, state.limits.request_ttl())
+        {
+            Ok(id) => id,
+            Err(error) => return state.fail(&error),
+        };
     let user = match state.session_user(&headers).await {
         Ok(user) => user,
         Err(error) => return state.fail(&error),
