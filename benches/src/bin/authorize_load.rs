@@ -2,9 +2,9 @@
 //!
 //! Starts the whole ecosystem in this process (reference AS over HTTPS, metadata host, mail),
 //! warms the AS's cache with one request, then keeps `--concurrency` requests in flight for
-//! `--seconds`, each a fresh `GET /authorize` that the AS answers by storing the pending request and
-//! redirecting to its login page. Server and load share the machine's cores, as a load tool on the
-//! same machine would.
+//! `--seconds`, each a fresh `GET /authorize` that the AS answers by sealing the pending request
+//! into the URL of its login page and redirecting there. Server and load share the machine's
+//! cores, as a load tool on the same machine would.
 //!
 //! `cargo run --release -p cimd-benches --bin authorize-load -- --concurrency 16 --seconds 10`
 

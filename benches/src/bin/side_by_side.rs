@@ -911,8 +911,8 @@ fn report(
          connection pools warm up); every request is a fresh browser (no cookies, keep-alive connections) sending \
          `GET /authorize` with `response_type=code`, the client ID, a loopback `redirect_uri`, a \
          `state` and an S256 `code_challenge`. A success is a redirect onward to the login or \
-         interaction page (the reference AS stores a pending request; oidc-provider an \
-         interaction); an error page or an error redirect is a failure. Latency is per request, \
+         interaction page (the reference AS seals the pending request into the login URL; \
+         oidc-provider stores an interaction); an error page or an error redirect is a failure. Latency is per request, \
          p50/p99 by nearest rank over the run.\n\
          - Documents: the demo native client (`fixtures/metadata/demo-native-client.json`) with \
          its `client_id` set to the URL it was fetched from and `Cache-Control: max-age=3600`, \
@@ -1112,10 +1112,9 @@ fn report(
     let _ = writeln!(
         md,
         "\nVmRSS after each run is in the tables above (row \"VmRSS after run\"). What each \
-         server keeps per authorize request is part of the reading: the reference AS stores \
-         every pending authorization request in its in-memory SQLite database until it expires \
-         (`request_ttl_secs`, default 600 s, longer than this whole run) besides up to 10,000 \
-         cached documents (its default cache bound); oidc-provider's development in-memory \
+         server keeps per authorize request is part of the reading: the reference AS keeps \
+         nothing (a pending authorization request travels sealed in the login URL) besides up \
+         to 10,000 cached documents (its default cache bound); oidc-provider's development in-memory \
          adapter is an LRU of 1,000 entries, and it caches at most 100 metadata documents.\n"
     );
 

@@ -17,8 +17,8 @@
 //!   (`private_key_jwt` assertions, client secrets), with pre-registered clients.
 //! - [`net`]: the SSRF-guarded HTTPS fetcher the resolver uses.
 //! - [`faults`]: the faults switchboard.
-//! - [`store`]: the SQLite store of users, pending requests, sessions, codes, tokens and
-//!   consents; bearer values are kept only as hashes.
+//! - [`store`]: the SQLite store of users, sessions, codes, tokens and consents (bearer values
+//!   are kept only as hashes), and the sealing of pending authorization requests.
 //! - [`tokens`]: the ES256 signing key, JWT access tokens and the JWKS.
 //! - [`mail`]: sign-in codes by SMTP.
 //! - [`http`]: the endpoints and HTML pages.
