@@ -115,6 +115,11 @@ impl Default for Config {
                 // Time allowed between /authorize and the final consent.
                 request_ttl_secs: 600,
                 session_ttl_secs: 8 * 3600,
+                // RFC 8628 §3.2 gives 1800 s as its example; ten minutes covers walking to a
+                // browser and signing in, and bounds the user code's exposure (§5.1).
+                device_code_ttl_secs: 600,
+                // RFC 8628 §3.2: the interval a client uses when none is given.
+                device_poll_interval_secs: 5,
             },
             faults: Faults::none(),
         }
@@ -311,6 +316,10 @@ pub struct TokenConfig {
     pub request_ttl_secs: u64,
     /// Browser-session lifetime.
     pub session_ttl_secs: u64,
+    /// Lifetime of a device authorization's device_code and user_code (RFC 8628 `expires_in`).
+    pub device_code_ttl_secs: u64,
+    /// Seconds a device waits between polls of the token endpoint (RFC 8628 `interval`).
+    pub device_poll_interval_secs: u64,
 }
 
 impl Default for TokenConfig {
@@ -348,6 +357,11 @@ impl TokenConfig {
     /// Session lifetime.
     pub fn session_ttl(&self) -> Duration {
         Duration::from_secs(self.session_ttl_secs)
+    }
+
+    /// Device authorization lifetime.
+    pub fn device_code_ttl(&self) -> Duration {
+        Duration::from_secs(self.device_code_ttl_secs)
     }
 }
 
@@ -415,6 +429,13 @@ impl Config {
         if self.tokens.login_code_attempts == 0 {
             return Err(AsError::Config(
                 "tokens.login_code_attempts must be at least 1".to_owned(),
+            ));
+        }
+        if self.tokens.device_poll_interval_secs == 0 || self.tokens.device_code_ttl_secs == 0 {
+            return Err(AsError::Config(
+                "tokens.device_poll_interval_secs and tokens.device_code_ttl_secs must be at \
+                 least 1"
+                    .to_owned(),
             ));
         }
         Ok(())

@@ -162,6 +162,20 @@ faults! {
         "Refuses client assertions that carry no typ header.";
     IgnoreSigningAlgPin = "ignore-signing-alg-pin" breaks "PKJWT-14":
         "Accepts assertions signed with another algorithm than the client's token_endpoint_auth_signing_alg.";
+    NoSlowDown = "no-slow-down" breaks "DEV-06":
+        "Answers authorization_pending to a device that polls faster than its interval, never slow_down.";
+    DeviceCodeNeverExpires = "device-code-never-expires" breaks "DEV-07":
+        "Keeps device codes and user codes usable after their expires_in has passed.";
+    ReusableDeviceCode = "reusable-device-code" breaks "DEV-08":
+        "Issues tokens for an approved device code every time it is presented.";
+    UnlimitedUserCodeAttempts = "unlimited-user-code-attempts" breaks "DEV-09":
+        "Lets a browser or address try any number of wrong user codes at the verification URI.";
+    StrictUserCodeMatch = "strict-user-code-match" breaks "DEV-10":
+        "Accepts a user code only exactly as displayed: upper case, with its dash.";
+    DeviceSkipsConfirmation = "device-skips-confirmation" breaks "DEV-11":
+        "Approves a device authorization without asking the user when consent to the client was remembered.";
+    DeviceDenialIgnored = "device-denial-ignored" breaks "DEV-05":
+        "Leaves a device authorization pending when the user denies it, so the device polls on.";
 }
 
 impl fmt::Display for Fault {

@@ -108,6 +108,27 @@ const SCHEMA: &[&str] = &[
         expires_at INTEGER NOT NULL,
         PRIMARY KEY (client_id, jti_hash))",
     "CREATE INDEX IF NOT EXISTS assertion_jtis_by_expiry ON assertion_jtis (expires_at)",
+    // RFC 8628 device authorizations. `status` is pending, approved, denied or redeemed; rows
+    // stay until `keep_until` (after expiry), so a late poll still hears expired_token.
+    "CREATE TABLE IF NOT EXISTS device_authorizations (
+        device_code_hash BLOB PRIMARY KEY,
+        user_code_mac BLOB NOT NULL UNIQUE,
+        client_id TEXT NOT NULL,
+        client_name TEXT,
+        scope TEXT NOT NULL,
+        resource TEXT,
+        expires_at INTEGER NOT NULL,
+        keep_until INTEGER NOT NULL,
+        interval_secs INTEGER NOT NULL,
+        last_poll_ms INTEGER,
+        status TEXT NOT NULL DEFAULT 'pending',
+        user_id INTEGER REFERENCES users(id))",
+    "CREATE INDEX IF NOT EXISTS device_authorizations_by_keep ON device_authorizations (keep_until)",
+    // Wrong user codes per browser and per address in the current window (RFC 8628 §5.1).
+    "CREATE TABLE IF NOT EXISTS device_entry_attempts (
+        key_hash BLOB PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        window_ends INTEGER NOT NULL)",
 ];
 
 /// Selects a live refresh token's record: unused, unexpired, its family not revoked.
@@ -292,6 +313,20 @@ pub struct PendingRequest {
     pub code_challenge: Option<String>,
     /// The RFC 8707 resource indicator, if one was sent.
     pub resource: Option<String>,
+    /// Set when the request approves a device authorization (RFC 8628 §3.3) instead of
+    /// redirecting to a client.
+    #[serde(default)]
+    pub device: Option<Box<DeviceLink>>,
+}
+
+/// The device authorization a pending request decides.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceLink {
+    /// base64url SHA-256 of the device_code: the row's key (the request id is sealed, so this
+    /// never shows).
+    pub device_code_hash: String,
+    /// The user code as displayed (`XXXX-XXXX`), for the confirmation page.
+    pub user_code: String,
 }
 
 /// What a pending-request lookup found.
@@ -954,6 +989,8 @@ impl Store {
             "DELETE FROM authorization_codes WHERE grant_id IN (SELECT id FROM grants WHERE expires_at <= ?)",
             "DELETE FROM grants WHERE expires_at <= ?",
             "DELETE FROM assertion_jtis WHERE expires_at <= ?",
+            "DELETE FROM device_authorizations WHERE keep_until <= ?",
+            "DELETE FROM device_entry_attempts WHERE window_ends <= ?",
         ];
         let now = unix_now();
         let mut tx = self.pool.begin().await?;
@@ -963,6 +1000,365 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The user-code alphabet of RFC 8628 §6.1: consonants only (no accidental words) and nothing
+/// that reads as a digit.
+pub const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
+
+/// Characters in a user code (8 of 20: about 34.5 bits, RFC 8628 §5.1's example).
+pub const USER_CODE_LENGTH: usize = 8;
+
+/// A device authorization to store, as the device authorization endpoint validated it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewDeviceAuthorization<'a> {
+    /// The client that asked.
+    pub client_id: &'a str,
+    /// Its display name, for the confirmation page.
+    pub client_name: Option<&'a str>,
+    /// The scope after policy filtering.
+    pub scope: &'a str,
+    /// The RFC 8707 resource, if one was sent.
+    pub resource: Option<&'a str>,
+    /// How long the device code and user code live.
+    pub ttl: Duration,
+    /// The polling interval handed to the device.
+    pub interval_secs: u64,
+}
+
+/// An issued device authorization: the two codes, shown once.
+#[derive(Debug)]
+pub struct IssuedDeviceCodes {
+    /// The device code (256 bits), for the device only.
+    pub device_code: Secret,
+    /// The user code, `XXXX-XXXX`, for the person.
+    pub user_code: String,
+}
+
+/// A live, undecided device authorization found by its user code.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeviceRequest {
+    /// SHA-256 of its device code.
+    pub device_code_hash: Vec<u8>,
+    /// The client that asked.
+    pub client_id: String,
+    /// Its display name, if any.
+    pub client_name: Option<String>,
+    /// The scope asked for.
+    pub scope: String,
+    /// The RFC 8707 resource, if any.
+    pub resource: Option<String>,
+}
+
+/// How the token endpoint treats a device code (the faults bend these).
+#[derive(Debug, Clone, Copy)]
+pub struct PollRules {
+    /// A redeemed device code may be redeemed again (the `reusable-device-code` fault).
+    pub reusable: bool,
+    /// Polls faster than the interval get `slow_down` (off under the `no-slow-down` fault).
+    pub slow_down: bool,
+    /// Expired device codes are refused (off under the `device-code-never-expires` fault).
+    pub expiry: bool,
+    /// Lifetime of the grant family an approved code starts (refresh tokens extend it).
+    pub grant_ttl: Duration,
+}
+
+/// Outcome of a device polling the token endpoint (RFC 8628 §3.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DevicePoll {
+    /// Approved and now redeemed: the grant to issue tokens for (a new family).
+    Approved(RefreshGrant),
+    /// The user has not decided yet.
+    Pending,
+    /// Polled before the interval passed; the interval is now this many seconds.
+    SlowDown {
+        /// The new interval.
+        interval_secs: i64,
+    },
+    /// The user denied it.
+    Denied,
+    /// Its lifetime passed.
+    Expired,
+    /// Tokens were already issued for it.
+    Redeemed,
+    /// It belongs to another client.
+    OtherClient,
+    /// No such device code.
+    Unknown,
+}
+
+impl Store {
+    /// Stores a device authorization and returns its codes. Only digests are kept: SHA-256 of
+    /// the device code, a keyed MAC of the user code (34.5 bits would fall to a plain hash).
+    pub async fn insert_device_authorization(
+        &self,
+        new: &NewDeviceAuthorization<'_>,
+    ) -> Result<IssuedDeviceCodes, AsError> {
+        let device_code = Secret::generate()?;
+        let expires_at = expiry(new.ttl);
+        // Rows outlive their codes by the codes' own lifetime, so a late poll hears
+        // expired_token rather than an unknown code.
+        let keep_until = expires_at.saturating_add(i64::try_from(new.ttl.as_secs()).unwrap_or(0));
+        // A user code may collide with a stored one (live or kept); draw again. Eight draws all
+        // colliding would need a table holding most of the 20^8 codes.
+        for _ in 0..8 {
+            let user_code = user_code()?;
+            let inserted = sqlx::query(
+                "INSERT OR IGNORE INTO device_authorizations (device_code_hash, user_code_mac,
+                   client_id, client_name, scope, resource, expires_at, keep_until, interval_secs)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(fingerprint(device_code.expose()))
+            .bind(self.user_code_mac(&user_code))
+            .bind(new.client_id)
+            .bind(new.client_name)
+            .bind(new.scope)
+            .bind(new.resource)
+            .bind(expires_at)
+            .bind(keep_until)
+            .bind(i64::try_from(new.interval_secs).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await?;
+            if inserted.rows_affected() == 1 {
+                let (head, tail) = user_code.split_at(USER_CODE_LENGTH / 2);
+                return Ok(IssuedDeviceCodes {
+                    device_code,
+                    user_code: format!("{head}-{tail}"),
+                });
+            }
+        }
+        Err(AsError::Crypto("no unused user code after eight draws"))
+    }
+
+    /// The undecided device authorization whose user code is `normalized` (the eight
+    /// characters, upper case), if it is live (or, without `expiry`, whatever its age).
+    pub async fn device_request(
+        &self,
+        normalized: &str,
+        expiry: bool,
+    ) -> Result<Option<DeviceRequest>, AsError> {
+        Ok(sqlx::query_as(
+            "SELECT device_code_hash, client_id, client_name, scope, resource
+             FROM device_authorizations
+             WHERE user_code_mac = ? AND status = 'pending' AND expires_at > ?",
+        )
+        .bind(self.user_code_mac(normalized))
+        .bind(if expiry { unix_now() } else { i64::MIN })
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Records the user's decision on a pending device authorization: approved for `user_id`,
+    /// or denied when `user_id` is `None`. `false` if it was no longer pending and live.
+    pub async fn decide_device(
+        &self,
+        device_code_hash: &[u8],
+        user_id: Option<i64>,
+        expiry: bool,
+    ) -> Result<bool, AsError> {
+        let decided = sqlx::query(
+            "UPDATE device_authorizations SET status = ?, user_id = ?
+             WHERE device_code_hash = ? AND status = 'pending' AND expires_at > ?",
+        )
+        .bind(if user_id.is_some() {
+            "approved"
+        } else {
+            "denied"
+        })
+        .bind(user_id)
+        .bind(device_code_hash)
+        .bind(if expiry { unix_now() } else { i64::MIN })
+        .execute(&self.pool)
+        .await?;
+        Ok(decided.rows_affected() == 1)
+    }
+
+    /// A device's token request with `device_code`, as `client_id`. Redemption is one
+    /// conditional `UPDATE … WHERE status = 'approved'`, so of concurrent polls exactly one gets
+    /// the tokens (DEV-08); everything else is read afterwards and only ever answers an error.
+    pub async fn poll_device(
+        &self,
+        device_code: &str,
+        client_id: &str,
+        rules: PollRules,
+    ) -> Result<DevicePoll, AsError> {
+        #[derive(sqlx::FromRow)]
+        struct Redeemed {
+            client_id: String,
+            scope: String,
+            resource: Option<String>,
+            user_id: Option<i64>,
+        }
+        let hash = fingerprint(device_code);
+        let now = unix_now();
+        let live_after = if rules.expiry { now } else { i64::MIN };
+        let mut tx = self.pool.begin().await?;
+        let redeemed: Option<Redeemed> = sqlx::query_as(
+            "UPDATE device_authorizations SET status = 'redeemed'
+             WHERE device_code_hash = ? AND client_id = ? AND status IN ('approved', ?)
+               AND expires_at > ?
+             RETURNING client_id, scope, resource, user_id",
+        )
+        .bind(&hash)
+        .bind(client_id)
+        .bind(if rules.reusable {
+            "redeemed"
+        } else {
+            "approved"
+        })
+        .bind(live_after)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = redeemed {
+            let user_id = row.user_id.ok_or(AsError::Crypto(
+                "an approved device authorization has no user",
+            ))?;
+            let grant_id = fingerprint(Secret::generate()?.expose());
+            sqlx::query("INSERT INTO grants (id, expires_at) VALUES (?, ?)")
+                .bind(&grant_id)
+                .bind(expiry(rules.grant_ttl))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(DevicePoll::Approved(RefreshGrant {
+                grant_id,
+                client_id: row.client_id,
+                user_id,
+                scope: row.scope,
+                resource: row.resource,
+            }));
+        }
+        tx.commit().await?;
+        let found: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT client_id, status, expires_at FROM device_authorizations
+             WHERE device_code_hash = ?",
+        )
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((owner, status, expires_at)) = found else {
+            return Ok(DevicePoll::Unknown);
+        };
+        if owner != client_id {
+            return Ok(DevicePoll::OtherClient);
+        }
+        match status.as_str() {
+            "redeemed" => return Ok(DevicePoll::Redeemed),
+            _ if expires_at <= live_after => return Ok(DevicePoll::Expired),
+            "denied" => return Ok(DevicePoll::Denied),
+            // Approved between the two statements: the next poll redeems it.
+            "approved" => return Ok(DevicePoll::Pending),
+            _ => {}
+        }
+        let now_ms = unix_now_ms();
+        if rules.slow_down {
+            // DEV-06: too soon after the previous poll; the interval grows for good (§3.5).
+            let slowed: Option<i64> = sqlx::query_scalar(
+                "UPDATE device_authorizations
+                 SET interval_secs = interval_secs + 5, last_poll_ms = ?
+                 WHERE device_code_hash = ? AND last_poll_ms IS NOT NULL
+                   AND ? < last_poll_ms + interval_secs * 1000
+                 RETURNING interval_secs",
+            )
+            .bind(now_ms)
+            .bind(&hash)
+            .bind(now_ms)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(interval_secs) = slowed {
+                return Ok(DevicePoll::SlowDown { interval_secs });
+            }
+        }
+        sqlx::query("UPDATE device_authorizations SET last_poll_ms = ? WHERE device_code_hash = ?")
+            .bind(now_ms)
+            .bind(&hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(DevicePoll::Pending)
+    }
+
+    /// Spends one user-code attempt for each `(key, limit)` in a window of `window`; `false`
+    /// (and nothing spent) if any key has used up its limit. Spending before checking the code
+    /// keeps concurrent guesses within the limit; [`Store::refund_entry_attempts`] gives a right
+    /// code's attempt back.
+    pub async fn spend_entry_attempt(
+        &self,
+        keys: &[(&str, i64)],
+        window: Duration,
+    ) -> Result<bool, AsError> {
+        let now = unix_now();
+        let mut tx = self.pool.begin().await?;
+        for (key, limit) in keys {
+            let spent = sqlx::query(
+                "INSERT INTO device_entry_attempts (key_hash, failures, window_ends)
+                 VALUES (?, 1, ?)
+                 ON CONFLICT (key_hash) DO UPDATE SET
+                   failures = CASE WHEN window_ends <= ? THEN 1 ELSE failures + 1 END,
+                   window_ends = CASE WHEN window_ends <= ? THEN excluded.window_ends
+                                      ELSE window_ends END
+                 WHERE window_ends <= ? OR failures < ?",
+            )
+            .bind(fingerprint(key))
+            .bind(expiry(window))
+            .bind(now)
+            .bind(now)
+            .bind(now)
+            .bind(limit)
+            .execute(&mut *tx)
+            .await?;
+            if spent.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Gives back the attempt a right user code spent.
+    pub async fn refund_entry_attempts(&self, keys: &[(&str, i64)]) -> Result<(), AsError> {
+        for (key, _) in keys {
+            sqlx::query(
+                "UPDATE device_entry_attempts SET failures = failures - 1
+                 WHERE key_hash = ? AND failures > 0",
+            )
+            .bind(fingerprint(key))
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn user_code_mac(&self, normalized: &str) -> Vec<u8> {
+        // Domain-separated from login-code MACs, which share the key.
+        let message = format!("device user code\n{normalized}");
+        hmac::sign(&self.login_code_key, message.as_bytes())
+            .as_ref()
+            .to_vec()
+    }
+}
+
+/// Milliseconds since the Unix epoch (poll intervals are compared at this resolution).
+fn unix_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Eight uniformly random characters of [`USER_CODE_ALPHABET`].
+fn user_code() -> Result<String, AsError> {
+    let mut code = String::with_capacity(USER_CODE_LENGTH);
+    while code.len() < USER_CODE_LENGTH {
+        let mut bytes = [0u8; 16];
+        rand::fill(&mut bytes).map_err(|_| AsError::Crypto("system random generator failed"))?;
+        // Rejection sampling: 240 is the largest multiple of 20 in a byte, so no bias.
+        for byte in bytes.into_iter().filter(|b| *b < 240) {
+            if code.len() < USER_CODE_LENGTH {
+                code.push(char::from(USER_CODE_ALPHABET[usize::from(byte % 20)]));
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// What a request id seals: the request, the browser it is bound to and its expiry.

@@ -24,7 +24,12 @@ use crate::error::AsError;
 use crate::store::{PasswordHash, hash_password};
 
 /// Grant types a registered client may be given.
-const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+const GRANT_TYPES: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:device_code",
+];
 
 /// A hashed client secret. `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]

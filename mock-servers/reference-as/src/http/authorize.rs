@@ -179,6 +179,7 @@ fn validate_request(
         scope,
         code_challenge,
         resource,
+        device: None,
     })
 }
 
@@ -280,6 +281,11 @@ pub(super) async fn needs_consent(
     request: &PendingRequest,
     user: &User,
 ) -> Result<bool, Response> {
+    // DEV-11: a device authorization is always confirmed, whatever the policy or a remembered
+    // consent says: the user code may come from someone else's device (RFC 8628 §5.4).
+    if request.device.is_some() && !state.fault(Fault::DeviceSkipsConfirmation) {
+        return Ok(true);
+    }
     // CUR-04: consent follows the policy.
     if !state.resolver.policy().consent_required || state.fault(Fault::SkipConsent) {
         return Ok(false);
@@ -310,6 +316,9 @@ pub(super) async fn complete(
             );
         }
         Err(error) => return state.fail(&error),
+    }
+    if let Some(device) = &request.device {
+        return super::device::decide(state, device, Some(user.id)).await;
     }
     let grant = CodeGrant {
         client_id: request.client_id.clone(),

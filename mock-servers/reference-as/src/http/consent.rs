@@ -66,6 +66,10 @@ pub(super) async fn decide(
             complete(&state, &request_id, &pending, &user).await
         }
         Some("deny") => match state.store.finish_pending(&request_id).await {
+            // A device authorization ends here, on a page, instead of at a redirect URI.
+            Ok(true) if let Some(device) = &pending.device => {
+                super::device::decide(&state, device, None).await
+            }
             Ok(true) => ClientRedirect::of(&pending).error(
                 &state,
                 &OAuthError::new(ErrorCode::ACCESS_DENIED, "the user denied the request"),
@@ -114,5 +118,6 @@ fn consent_form(
         username: &user.username,
         request_id,
         csrf: &state.csrf_for(request_id),
+        device_user_code: pending.device.as_ref().map(|d| d.user_code.as_str()),
     })
 }

@@ -39,7 +39,15 @@ fn discovery_document(state: &AppState) -> Value {
     put("response_types_supported", json!(["code"]));
     put("response_modes_supported", json!(["query"]));
     // AS-META-03: listed explicitly, since the defaults would claim implicit and client secrets.
-    put("grant_types_supported", json!(grant_types(state)));
+    let grants = grant_types(state);
+    // RFC 8628 §4: where devices start, whenever some client may use the grant.
+    if grants.contains(&super::device::DEVICE_CODE_GRANT) {
+        put(
+            "device_authorization_endpoint",
+            json!(issuer.url("/device_authorization")),
+        );
+    }
+    put("grant_types_supported", json!(grants));
     let methods = auth_methods(state);
     // PKJWT-14: whoever accepts private_key_jwt says which algorithms (never none or HMAC).
     let assertions = methods.contains(&TokenAuthMethod::PrivateKeyJwt);
@@ -73,19 +81,24 @@ fn discovery_document(state: &AppState) -> Value {
     Value::Object(doc)
 }
 
-/// The grant types offered: the code and refresh grants, and client credentials when the
-/// policy's capabilities or a registered client include it.
+/// The grant types offered: the code and refresh grants, and client credentials and the device
+/// grant when the policy's capabilities or a registered client include them.
 fn grant_types(state: &AppState) -> Vec<&'static str> {
     let policy = state.resolver.policy();
-    ["authorization_code", "refresh_token", "client_credentials"]
-        .into_iter()
-        .filter(|grant| {
-            // The code and refresh grants are always offered (public clients use them).
-            matches!(*grant, "authorization_code" | "refresh_token")
-                || (policy.enabled && policy.capabilities.iter().any(|c| c == grant))
-                || state.clients.registered().any(|c| c.has_grant_type(grant))
-        })
-        .collect()
+    [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        super::device::DEVICE_CODE_GRANT,
+    ]
+    .into_iter()
+    .filter(|grant| {
+        // The code and refresh grants are always offered (public clients use them).
+        matches!(*grant, "authorization_code" | "refresh_token")
+            || (policy.enabled && policy.capabilities.iter().any(|c| c == grant))
+            || state.clients.registered().any(|c| c.has_grant_type(grant))
+    })
+    .collect()
 }
 
 /// The client authentication methods some client may use: `none` always (public clients), the

@@ -12,12 +12,15 @@
 //! - `authorize`: the authorization endpoint and the authorization response.
 //! - `login`: sign-in by mailed code or password.
 //! - `consent`: the consent page and decision.
+//! - `device`: the device authorization grant (RFC 8628): its endpoint, the user-code page and
+//!   the device code at the token endpoint.
 //! - `token`: the token endpoint.
 //! - `scrape`: `GET /metrics`, the caches' counters for Prometheus.
 //! - [`pages`]: the HTML.
 
 mod authorize;
 mod consent;
+mod device;
 mod login;
 mod metadata;
 pub mod pages;
@@ -239,6 +242,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/login/code", post(login::code))
         .route("/login/password", post(login::password))
         .route("/consent", get(consent::page).post(consent::decide))
+        .route("/device_authorization", post(device::authorization))
+        .route("/device", get(device::page).post(device::enter))
         .route("/metrics", get(scrape::metrics))
         .merge(
             Router::new()

@@ -218,6 +218,8 @@ pub struct ConsentPage<'a> {
     pub request_id: &'a str,
     /// Its CSRF token.
     pub csrf: &'a str,
+    /// The user code, when a device authorization is being confirmed (RFC 8628 §5.4).
+    pub device_user_code: Option<&'a str>,
 }
 
 /// The consent page. CIMD-UI-02: the client_id's host is the most prominent fact on the page,
@@ -237,7 +239,27 @@ pub fn consent_page(page: &ConsentPage<'_>) -> Response {
         });
         format!("<dd><ul id=\"scopes\">{items}</ul></dd>\n")
     };
-    let elsewhere = if page.redirect_host.eq_ignore_ascii_case(page.client_host) {
+    // DEV-11: a device confirmation says what is being connected and which code to compare;
+    // there is no redirect to warn about.
+    let device = page.device_user_code.map(|code| {
+        format!(
+            "<p class=\"alert\" id=\"device-notice\">You are connecting a <strong>device</strong> \
+             to your account. Allow only if you started this yourself on a device you have with \
+             you, and it shows the code <strong id=\"user-code\">{}</strong>.</p>\n",
+            escape(code)
+        )
+    });
+    let returns_to = if device.is_some() {
+        String::new()
+    } else {
+        format!(
+            "<dt>Returns to</dt><dd id=\"redirect-host\">{}</dd>\n",
+            escape(page.redirect_host)
+        )
+    };
+    let elsewhere = if let Some(device) = device {
+        device
+    } else if page.redirect_host.eq_ignore_ascii_case(page.client_host) {
         String::new()
     } else {
         format!(
@@ -251,15 +273,13 @@ pub fn consent_page(page: &ConsentPage<'_>) -> Response {
         "<p class=\"host\" id=\"client-host\">{host}</p>\n<p>wants access to your account \
          <strong>{user}</strong>.</p>\n{elsewhere}<dl>\n<dt>Application name</dt>\n{name}\
          <dt>Client ID</dt><dd><code id=\"client-id\">{client_id}</code></dd>\n\
-         <dt>Returns to</dt><dd id=\"redirect-host\">{redirect}</dd>\n\
-         <dt>Permissions</dt>\n{scopes}</dl>\n\
+         {returns_to}<dt>Permissions</dt>\n{scopes}</dl>\n\
          <form id=\"consent-form\" method=\"post\" action=\"{base}/consent\">\n{hidden}\
          <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\n\
          <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>\n</form>\n",
         host = escape(page.client_host),
         user = escape(page.username),
         client_id = escape(page.client_id),
-        redirect = escape(page.redirect_host),
         base = escape(page.base),
         hidden = hidden_fields(page.request_id, page.csrf),
     );

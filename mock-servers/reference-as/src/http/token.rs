@@ -31,7 +31,7 @@ use crate::tokens::AccessGrant;
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize)]
-struct TokenResponse {
+pub(super) struct TokenResponse {
     access_token: String,
     token_type: &'static str,
     expires_in: u64,
@@ -42,7 +42,7 @@ struct TokenResponse {
 }
 
 /// An error answer: the OAuth error plus whether the client tried HTTP authentication.
-struct TokenError {
+pub(super) struct TokenError {
     error: OAuthError,
     basic_challenge: bool,
 }
@@ -95,7 +95,7 @@ impl IntoResponse for TokenError {
 }
 
 /// RFC 6749 §5.1: token responses must not be cached.
-fn no_store(headers: &mut HeaderMap) {
+pub(super) fn no_store(headers: &mut HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
@@ -139,7 +139,12 @@ async fn exchange(
     let grant_type = params.get("grant_type")?;
     let grant_type = match grant_type {
         None => return Err(OAuthError::invalid_request("grant_type is missing").into()),
-        Some(g @ ("authorization_code" | "refresh_token" | "client_credentials")) => g,
+        Some(
+            g @ ("authorization_code"
+            | "refresh_token"
+            | "client_credentials"
+            | super::device::DEVICE_CODE_GRANT),
+        ) => g,
         // The `accept-password-grant` fault offers it anyway.
         Some("password") if state.fault(Fault::AcceptPasswordGrant) => {
             let client = authenticate(state, headers, &params).await?;
@@ -157,8 +162,9 @@ async fn exchange(
             return Err(OAuthError::new(
                 ErrorCode::UNSUPPORTED_GRANT_TYPE,
                 format!(
-                    "grant_type {other:?} is not supported; use authorization_code, refresh_token \
-                     or client_credentials"
+                    "grant_type {other:?} is not supported; use authorization_code, refresh_token, \
+                     client_credentials or {}",
+                    super::device::DEVICE_CODE_GRANT
                 ),
             )
             .into());
@@ -182,6 +188,7 @@ async fn exchange(
     }
     match grant_type {
         "authorization_code" => authorization_code(state, &params, &client).await,
+        super::device::DEVICE_CODE_GRANT => super::device::redeem(state, &params, &client).await,
         "client_credentials" => client_credentials(state, &params, &client),
         _ => refresh_token(state, &params, &client).await,
     }
@@ -189,7 +196,7 @@ async fn exchange(
 
 /// Authenticates the client with whatever credentials the request carries (see
 /// [`crate::client_auth`]).
-async fn authenticate(
+pub(super) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
@@ -409,7 +416,7 @@ async fn refresh_token(
 /// Signs an access token for `access_scope` and, if the client may refresh, issues a refresh
 /// token in the grant's family with the grant's full scope (RFC 6749 §6), or hands back `kept`,
 /// the unrotated one, under the `no-refresh-rotation` fault.
-async fn issue(
+pub(super) async fn issue(
     state: &AppState,
     client: &Client,
     grant: &RefreshGrant,
