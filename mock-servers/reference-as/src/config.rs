@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::cimd::EphemeralPolicy;
 use crate::client_auth::TokenAuthMethod;
 use crate::client_auth::registered::check_config;
+use crate::dcr::RegistrationConfig;
 use crate::error::AsError;
 use crate::faults::Faults;
 use crate::net::{NetworkSettings, ResolveRule};
@@ -56,6 +57,9 @@ pub struct Config {
     pub tokens: TokenConfig,
     /// Deliberate deviations, for negative conformance runs. Empty: the strict server.
     pub faults: Faults,
+    /// Dynamic client registration (RFC 7591/7592, templates).
+    #[serde(default)]
+    pub registration: RegistrationConfig,
 }
 
 impl Default for Config {
@@ -122,6 +126,8 @@ impl Default for Config {
                 device_poll_interval_secs: 5,
             },
             faults: Faults::none(),
+            // Off: see `RegistrationConfig::default`.
+            registration: RegistrationConfig::default(),
         }
     }
 }
@@ -426,6 +432,7 @@ impl Config {
                 )));
             }
         }
+        self.registration.validate().map_err(AsError::Config)?;
         if self.tokens.login_code_attempts == 0 {
             return Err(AsError::Config(
                 "tokens.login_code_attempts must be at least 1".to_owned(),

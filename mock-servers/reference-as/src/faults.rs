@@ -176,6 +176,40 @@ faults! {
         "Approves a device authorization without asking the user when consent to the client was remembered.";
     DeviceDenialIgnored = "device-denial-ignored" breaks "DEV-05":
         "Leaves a device authorization pending when the user denies it, so the device polls on.";
+    RegistrationAcceptsForm = "registration-accepts-form" breaks "DCR-01":
+        "Accepts form-encoded registration requests, reading each parameter as a metadata member.";
+    RegistrationWithoutInitialToken = "registration-without-initial-token" breaks "DCR-02":
+        "Registers clients without an initial access token even when registration requires one.";
+    RegistrationCreatedStatus200 = "registration-created-status-200" breaks "DCR-03":
+        "Answers a successful registration with 200 instead of 201 Created.";
+    NoClientSecretExpiry = "no-client-secret-expiry" breaks "DCR-04":
+        "Issues client secrets without client_secret_expires_at.";
+    RegistrationErrorStatus200 = "registration-error-status-200" breaks "DCR-06":
+        "Answers refused registrations with status 200 (the JSON error body unchanged).";
+    AcceptBadRedirectUri = "accept-bad-redirect-uri" breaks "DCR-07":
+        "Registers redirect URIs without checking them: plain http, fragments, relative URIs.";
+    AcceptJwksAndJwksUri = "accept-jwks-and-jwks-uri" breaks "DCR-15":
+        "Registers clients that send both jwks and jwks_uri.";
+    AcceptClientChosenClientId = "accept-client-chosen-client-id" breaks "DCR-19":
+        "Registers a client under the client_id its registration request names, even an https URL.";
+    ReusableInitialAccessToken = "reusable-initial-access-token" breaks "CUR-07":
+        "Lets one initial access token register any number of clients until it expires.";
+    NoRegistrationAccessToken = "no-registration-access-token" breaks "DCRM-01":
+        "Leaves registration_access_token and registration_client_uri out of registration responses.";
+    RegistrationUnknownClient404 = "registration-unknown-client-404" breaks "DCRM-05":
+        "Answers 404 instead of 401 on the configuration endpoint of an unknown or deleted client.";
+    AcceptMismatchedClientIdOnUpdate = "accept-mismatched-client-id-on-update" breaks "DCRM-06":
+        "Applies an update whose body names another client_id, or none.";
+    NoTokenRotationOnUpdate = "no-token-rotation-on-update" breaks "DCRM-04":
+        "Keeps the registration access token after an update even when rotation is configured.";
+    DeleteStatus200 = "delete-status-200" breaks "DCRM-09":
+        "Answers a successful DELETE on the configuration endpoint with 200 instead of 204.";
+    DeletedClientStillValid = "deleted-client-still-valid" breaks "DCRM-09":
+        "Keeps a deleted client's credentials and grants working; only its registration access token goes.";
+    TemplateUsableDirectly = "template-usable-directly" breaks "CUR-07":
+        "Serves a registration template as a client when its software_id is used as a client_id.";
+    TemplateChangesNotApplied = "template-changes-not-applied" breaks "CUR-07":
+        "Gives each template instance a frozen copy of its template, so later template edits do not reach it.";
 }
 
 impl fmt::Display for Fault {

@@ -15,6 +15,8 @@
 //! - [`metrics`]: the caches' counters and their Prometheus text for `GET /metrics`.
 //! - [`client_auth`]: client lookup across registries and client authentication
 //!   (`private_key_jwt` assertions, client secrets), with pre-registered clients.
+//! - [`dcr`]: dynamic client registration (RFC 7591/7592): templates, initial access tokens,
+//!   registration access tokens and the dynamic clients' storage.
 //! - [`net`]: the SSRF-guarded HTTPS fetcher the resolver uses.
 //! - [`faults`]: the faults switchboard.
 //! - [`store`]: the SQLite store of users, sessions, codes, tokens and consents (bearer values
@@ -27,6 +29,7 @@
 pub mod cimd;
 pub mod client_auth;
 pub mod config;
+pub mod dcr;
 pub mod error;
 pub mod faults;
 pub mod http;
@@ -139,7 +142,16 @@ pub async fn spawn(
         store.clone(),
         &config.faults,
     );
-    let clients = ClientDirectory::from_config(&config.clients).await?;
+    let registry = dcr::Registry::open(
+        config.registration.clone(),
+        issuer.clone(),
+        &store,
+        config.faults.clone(),
+    )
+    .await?;
+    let clients = ClientDirectory::from_config(&config.clients)
+        .await?
+        .with_registry(Arc::new(registry));
     let resolver = ClientResolver::new(
         config.ephemeral_clients.clone(),
         config.network_settings()?,

@@ -445,6 +445,11 @@ impl fmt::Debug for Store {
 }
 
 impl Store {
+    /// The connection pool, for the tables other modules own (dynamic registration).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Opens (creating if needed) the database at `url` and creates the schema.
     ///
     /// `sqlite::memory:` gives a private in-memory database per call. sqlx names it and opens it in

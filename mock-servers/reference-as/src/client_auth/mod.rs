@@ -35,6 +35,7 @@ pub use registered::{RegisteredClient, SecretHash};
 
 use crate::cimd::{AuthMethod, ClientMetadata, ClientResolver, EphemeralPolicy, looks_like_url};
 use crate::config::{ClientAuthConfig, ClientConfig};
+use crate::dcr::Registry;
 use crate::error::{AsError, ErrorCode, OAuthError};
 use crate::faults::{Fault, Faults};
 use crate::store::Store;
@@ -185,6 +186,8 @@ impl Client {
 #[derive(Debug, Default)]
 pub struct ClientDirectory {
     registered: HashMap<String, Arc<RegisteredClient>>,
+    /// Dynamically registered clients and their templates.
+    registry: Option<Arc<Registry>>,
 }
 
 impl ClientDirectory {
@@ -200,7 +203,20 @@ impl ClientDirectory {
                 .into_iter()
                 .map(|c| (c.client_id.clone(), Arc::new(c)))
                 .collect(),
+            registry: None,
         })
+    }
+
+    /// The directory with dynamically registered clients looked up in `registry` too.
+    #[must_use]
+    pub fn with_registry(mut self, registry: Arc<Registry>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Dynamic registration, if the directory has it.
+    pub fn registry(&self) -> Option<&Registry> {
+        self.registry.as_deref()
     }
 
     /// Every registered client (for discovery).
@@ -223,17 +239,21 @@ impl ClientDirectory {
                 .map(Client::Ephemeral)
                 .map_err(|e| OAuthError::new(ErrorCode::other(e.error), e.description));
         }
-        self.registered
-            .get(client_id)
-            .cloned()
-            .map(Client::Registered)
-            .ok_or_else(|| {
-                OAuthError::invalid_client(format!(
-                    "client_id {client_id:?} is not registered here; this server accepts the \
-                     https URLs of client metadata documents and the clients its operator \
-                     configured"
-                ))
-            })
+        if let Some(client) = self.registered.get(client_id) {
+            return Ok(Client::Registered(client.clone()));
+        }
+        // Dynamic clients are read from the database each time, so a template edit or a
+        // deletion applies to the very next request (CUR-07, DCRM-09).
+        if let Some(registry) = &self.registry
+            && let Some(client) = registry.find(client_id).await?
+        {
+            return Ok(Client::Registered(Arc::new(client)));
+        }
+        Err(OAuthError::invalid_client(format!(
+            "client_id {client_id:?} is not registered here; this server accepts the https URLs \
+             of client metadata documents, the clients its operator configured and clients \
+             registered at its registration endpoint"
+        )))
     }
 }
 
@@ -482,7 +502,7 @@ impl ClientAuthenticator {
         }
         let Some(hash) = &registered.secret else {
             return Err(AuthFailure::invalid_client(format!(
-                "client {:?} has no secret",
+                "client {:?} has no valid secret: none was issued, or it expired (DCR-04)",
                 registered.client_id
             )));
         };

@@ -62,6 +62,11 @@ fn discovery_document(state: &AppState) -> Value {
         );
     }
     put("code_challenge_methods_supported", json!(["S256"]));
+    if let Some(registry) = state.clients.registry()
+        && registry.config().enabled
+    {
+        put("registration_endpoint", json!(issuer.url("/register")));
+    }
     if let ScopePolicy::List(scopes) = &state.resolver.policy().scopes {
         put("scopes_supported", json!(scopes));
     }

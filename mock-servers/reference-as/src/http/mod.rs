@@ -15,6 +15,7 @@
 //! - `device`: the device authorization grant (RFC 8628): its endpoint, the user-code page and
 //!   the device code at the token endpoint.
 //! - `token`: the token endpoint.
+//! - `registration`: dynamic client registration (RFC 7591/7592) and the template admin API.
 //! - `scrape`: `GET /metrics`, the caches' counters for Prometheus.
 //! - [`pages`]: the HTML.
 
@@ -24,6 +25,7 @@ mod device;
 mod login;
 mod metadata;
 pub mod pages;
+mod registration;
 mod scrape;
 mod token;
 
@@ -245,6 +247,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/device_authorization", post(device::authorization))
         .route("/device", get(device::page).post(device::enter))
         .route("/metrics", get(scrape::metrics))
+        .merge(registration::routes(&state))
         .merge(
             Router::new()
                 .route("/token", post(token::token))

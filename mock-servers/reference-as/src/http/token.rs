@@ -189,7 +189,10 @@ async fn exchange(
     match grant_type {
         "authorization_code" => authorization_code(state, &params, &client).await,
         super::device::DEVICE_CODE_GRANT => super::device::redeem(state, &params, &client).await,
-        "client_credentials" => client_credentials(state, &params, &client),
+        "client_credentials" => match initial_access_token(state, &params, &client).await? {
+            Some(issued) => Ok(issued),
+            None => client_credentials(state, &params, &client),
+        },
         _ => refresh_token(state, &params, &client).await,
     }
 }
@@ -509,6 +512,38 @@ fn client_credentials(
         refresh_token: None,
         scope,
     })
+}
+
+/// `grant_type=client_credentials` asking for the registration scope: an initial access token
+/// for dynamic registration instead of an access token (DCR-02, CUR-07), or `None` when the
+/// request asks for something else.
+async fn initial_access_token(
+    state: &AppState,
+    params: &Params,
+    client: &Client,
+) -> Result<Option<TokenResponse>, TokenError> {
+    let Some(registry) = state.clients.registry() else {
+        return Ok(None);
+    };
+    let configured = state
+        .clients
+        .registered()
+        .any(|c| c.client_id == client.id());
+    let allowed = match client {
+        Client::Registered(registered) => registered.scope.as_deref(),
+        Client::Ephemeral(_) => None,
+    };
+    let requested = params.get("scope")?.unwrap_or_default();
+    let issued = registry
+        .initial_access_token(client.id(), configured, allowed, requested)
+        .await?;
+    Ok(issued.map(|iat| TokenResponse {
+        access_token: iat.token.expose().to_owned(),
+        token_type: "Bearer",
+        expires_in: iat.expires_in,
+        refresh_token: None,
+        scope: iat.scope,
+    }))
 }
 
 /// PKCE-05/06: the verifier must hash to the code's challenge, and comes if and only if a
