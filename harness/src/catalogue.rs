@@ -224,17 +224,20 @@ pub enum Family {
     Oauth,
     /// `profiles.toml`: vendor and ecosystem profiles (`A0-*`, `CUR-*`, `ATP-*`).
     Profiles,
+    /// `device.toml`: the device authorization grant, RFC 8628 (`DEV-*`).
+    Device,
 }
 
 impl Family {
     /// Every family, in catalogue order.
-    pub const ALL: [Family; 6] = [
+    pub const ALL: [Family; 7] = [
         Family::Cimd,
         Family::Mcp,
         Family::Dcr,
         Family::Pkjwt,
         Family::Oauth,
         Family::Profiles,
+        Family::Device,
     ];
 
     /// The file name, without `.toml`, that holds this family.
@@ -246,6 +249,7 @@ impl Family {
             Family::Pkjwt => "pkjwt",
             Family::Oauth => "oauth",
             Family::Profiles => "profiles",
+            Family::Device => "device",
         }
     }
 
@@ -265,6 +269,7 @@ impl Family {
             Family::Pkjwt => &["PKJWT-"],
             Family::Oauth => &["AS-META-", "PKCE-", "OAUTH-", "BCP-", "RI-"],
             Family::Profiles => &["A0-", "CUR-", "ATP-"],
+            Family::Device => &["DEV-"],
         }
     }
 
