@@ -116,6 +116,16 @@ impl Answer {
         assert_eq!(self.body["error"], "invalid_token");
     }
 
+    /// Asserts a 401 with an RFC 6750 invalid_token challenge (no requirement named).
+    pub fn assert_invalid_token_without_rule(&self) {
+        assert_eq!(self.status, StatusCode::UNAUTHORIZED, "{}", self.body);
+        let challenge = self.header("www-authenticate").unwrap_or_default();
+        assert!(
+            challenge.starts_with("Bearer error=\"invalid_token\""),
+            "challenge {challenge:?}"
+        );
+    }
+
     /// A header as text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
