@@ -67,35 +67,38 @@ pub enum ApplicationType {
     Native,
 }
 
-/// A validated client metadata document.
+/// A validated client metadata document: the members the server acts on after validation, each
+/// as a boxed slice (a cache holds one per client, so no spare capacity and no parsed JSON map is
+/// kept; unknown and unused members were checked and are dropped).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ClientMetadata {
     /// The URL the document was fetched from (its `client_id` equals it byte for byte).
     pub client_id: ClientIdUrl,
     /// `client_name`, if any.
-    pub client_name: Option<String>,
+    pub client_name: Option<Box<str>>,
     /// `redirect_uris`, exactly as written.
-    pub redirect_uris: Vec<String>,
+    pub redirect_uris: Box<[Box<str>]>,
     /// `grant_types` (default `["authorization_code"]`).
-    pub grant_types: Vec<String>,
+    pub grant_types: Box<[Box<str>]>,
     /// `response_types` (default `["code"]`).
-    pub response_types: Vec<String>,
+    pub response_types: Box<[Box<str>]>,
     /// `token_endpoint_auth_method` (default `none`, see the module docs).
     pub token_endpoint_auth_method: AuthMethod,
+    /// `token_endpoint_auth_signing_alg`: the one algorithm the client signs assertions with, if
+    /// it pins one.
+    pub token_endpoint_auth_signing_alg: Option<Box<str>>,
     /// `scope`: the space-separated scopes the client may ask for, if it limits them.
-    pub scope: Option<String>,
+    pub scope: Option<Box<str>>,
     /// `application_type` (default `web`).
     pub application_type: ApplicationType,
-    /// `jwks`: public keys only.
-    pub jwks: Option<Value>,
+    /// `jwks`: public keys only (boxed: most documents have none).
+    pub jwks: Option<Box<Value>>,
     /// `jwks_uri`: an https URL.
-    pub jwks_uri: Option<String>,
+    pub jwks_uri: Option<Box<str>>,
     /// `logo_uri`: an https URL.
-    pub logo_uri: Option<String>,
+    pub logo_uri: Option<Box<str>>,
     /// `client_uri`: an https URL.
-    pub client_uri: Option<String>,
-    /// The whole document as received, unknown members included.
-    pub document: Map<String, Value>,
+    pub client_uri: Option<Box<str>>,
 }
 
 impl ClientMetadata {
@@ -117,7 +120,7 @@ impl ClientMetadata {
 
     /// Whether the document lists `grant_type` in `grant_types`.
     pub fn has_grant_type(&self, grant_type: &str) -> bool {
-        self.grant_types.iter().any(|g| g == grant_type)
+        self.grant_types.iter().any(|g| &**g == grant_type)
     }
 }
 
@@ -292,27 +295,34 @@ fn analyse(client_id: &ClientIdUrl, body: &[u8], faults: &Faults) -> Analysis {
     doc.display_url("policy_uri");
     doc.display_url("tos_uri");
     let client_name = doc.string("client_name");
+    let token_endpoint_auth_signing_alg = doc.string("token_endpoint_auth_signing_alg");
     doc.warn_unknown_members(faults);
     let issues = doc.issues;
     let metadata = ClientMetadata {
         client_id: client_id.clone(),
-        client_name,
-        redirect_uris,
-        grant_types,
-        response_types,
+        client_name: client_name.map(String::into_boxed_str),
+        redirect_uris: boxed(redirect_uris),
+        grant_types: boxed(grant_types),
+        response_types: boxed(response_types),
         token_endpoint_auth_method: method,
-        scope,
+        token_endpoint_auth_signing_alg: token_endpoint_auth_signing_alg
+            .map(String::into_boxed_str),
+        scope: scope.map(String::into_boxed_str),
         application_type,
-        jwks,
-        jwks_uri,
-        logo_uri,
-        client_uri,
-        document: object,
+        jwks: jwks.map(Box::new),
+        jwks_uri: jwks_uri.map(String::into_boxed_str),
+        logo_uri: logo_uri.map(String::into_boxed_str),
+        client_uri: client_uri.map(String::into_boxed_str),
     };
     Analysis {
         issues,
         metadata: Some(metadata),
     }
+}
+
+/// A list of strings as kept in [`ClientMetadata`]: exactly as long as it is.
+fn boxed(items: Vec<String>) -> Box<[Box<str>]> {
+    items.into_iter().map(String::into_boxed_str).collect()
 }
 
 /// CIMD-DOC-01: valid UTF-8, one JSON object, no duplicate names, nothing trailing. With
@@ -797,8 +807,8 @@ mod tests {
         let meta = ClientMetadata::parse(&url(), &doc(&json!({})), &Faults::none()).unwrap();
         assert_eq!(meta.client_id.as_str(), URL);
         assert_eq!(meta.client_name.as_deref(), Some("Example"));
-        assert_eq!(meta.grant_types, ["authorization_code"]);
-        assert_eq!(meta.response_types, ["code"]);
+        assert_eq!(&*meta.grant_types, [Box::from("authorization_code")]);
+        assert_eq!(&*meta.response_types, [Box::from("code")]);
         assert_eq!(meta.token_endpoint_auth_method, AuthMethod::None);
         assert_eq!(meta.application_type, ApplicationType::Web);
         assert!(meta.has_grant_type("authorization_code"));
@@ -993,12 +1003,17 @@ mod tests {
         }
         let meta = ClientMetadata::parse(
             &url(),
-            &doc(&json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://keys.example/j"})),
+            &doc(&json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://keys.example/j",
+                         "token_endpoint_auth_signing_alg": "ES256"})),
             &Faults::none(),
         )
         .unwrap();
         assert_eq!(meta.token_endpoint_auth_method, AuthMethod::PrivateKeyJwt);
         assert_eq!(meta.jwks_uri.as_deref(), Some("https://keys.example/j"));
+        assert_eq!(
+            meta.token_endpoint_auth_signing_alg.as_deref(),
+            Some("ES256")
+        );
     }
 
     #[test]

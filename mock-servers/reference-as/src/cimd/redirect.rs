@@ -26,13 +26,13 @@ pub fn redirect_uri_matches(meta: &ClientMetadata, requested: &str, faults: &Fau
     let exact = meta
         .redirect_uris
         .iter()
-        .any(|r| r == requested || loopback_equal_ignoring_port(r, requested));
+        .any(|r| &**r == requested || loopback_equal_ignoring_port(r, requested));
     exact
         || (faults.on(Fault::LooseRedirectMatch)
             && meta
                 .redirect_uris
                 .iter()
-                .any(|r| requested.starts_with(r.as_str())))
+                .any(|r| requested.starts_with(&**r)))
 }
 
 /// Every error and warning for a document's `redirect_uris` (the shape rules above).

@@ -636,7 +636,7 @@ impl AssertionRules {
                             ),
                         ));
                     }
-                    uri.clone()
+                    uri.to_string()
                 }
                 (None, None) => {
                     return Err(refuse(
