@@ -11,11 +11,12 @@
 //!   asks for through SNI, so one listener serves any number of virtual hosts
 //!   (`www.client.example`, `a.trusted.test`, …).
 //! - [`listener`]: [`serve_http`], [`serve_https`] and [`serve_tcp`] start accept loops on
-//!   `127.0.0.1:0` ([`serve_router`] and [`serve_tcp_on`] on a listener bound elsewhere); the
-//!   returned [`Running`] guard stops the loop and its connections on drop.
+//!   `127.0.0.1:0` ([`serve_router`], [`serve_router_unrecorded`] and [`serve_tcp_on`] on a
+//!   listener bound elsewhere); the returned [`Running`] guard stops the loop and its
+//!   connections on drop.
 //! - [`html`]: the HTML escape shared by every party's web pages.
 //! - [`journal`]: [`Journal`], an ordered record of requests (method, host, path, headers), filled
-//!   by a layer that every HTTP listener installs.
+//!   by a layer that every HTTP listener but an unrecorded one installs.
 
 pub mod ca;
 pub mod html;
@@ -24,7 +25,10 @@ pub mod listener;
 
 pub use ca::{IssuedPem, TestCa};
 pub use journal::{Journal, JournalEntry, PeerInfo};
-pub use listener::{Running, serve_http, serve_https, serve_router, serve_tcp, serve_tcp_on};
+pub use listener::{
+    Running, serve_http, serve_https, serve_router, serve_router_unrecorded, serve_tcp,
+    serve_tcp_on,
+};
 
 /// Everything that can go wrong while setting up a mock listener.
 #[derive(Debug, thiserror::Error)]

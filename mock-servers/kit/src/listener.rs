@@ -51,7 +51,8 @@ impl Running {
         format!("{}://{host}:{}", self.scheme, self.addr.port())
     }
 
-    /// The journal of HTTP requests received (empty for raw TCP listeners).
+    /// The journal of HTTP requests received (empty for raw TCP listeners and unrecorded
+    /// servers).
     pub fn journal(&self) -> &Journal {
         &self.journal
     }
@@ -96,12 +97,35 @@ pub fn serve_router(
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<Running, KitError> {
-    let addr = listener.local_addr()?;
     let journal = Journal::new();
     let router = router.layer(axum::middleware::from_fn_with_state(
         journal.clone(),
         journal::record,
     ));
+    serve_with_journal(listener, router, tls, journal)
+}
+
+/// Serves `router` like [`serve_router`] but keeps no journal (its [`Running::journal`] stays
+/// empty). For long-lived servers that are not mocks, such as the reference AS: a journal keeps
+/// every request for the listener's lifetime, memory that grows without bound under load.
+///
+/// Must be called inside a tokio runtime: it spawns the accept loop.
+pub fn serve_router_unrecorded(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<Running, KitError> {
+    serve_with_journal(listener, router, tls, Journal::new())
+}
+
+/// The accept loop behind [`serve_router`] and [`serve_router_unrecorded`].
+fn serve_with_journal(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    journal: Journal,
+) -> Result<Running, KitError> {
+    let addr = listener.local_addr()?;
     let (shutdown, signal) = watch::channel(false);
     let acceptor = tls.map(TlsAcceptor::from);
     let scheme = if acceptor.is_some() { "https" } else { "http" };
