@@ -7,6 +7,14 @@
 //! still refused. The AS itself speaks HTTPS as `https://localhost:<port>`, with a leaf from the
 //! same CA, and mails login codes over SMTP to mock-mail. A third-party AS under test uses the
 //! same [`Parties`], started on the fixed ports its operator configured it with once.
+//!
+//! Every reference AS of an ecosystem offers dynamic client registration the way a product
+//! admin would set it up: registration gated by single-use initial access tokens, which a
+//! configured client obtains with `client_credentials` and scope `dcr`; RFC 7592 management; and
+//! one template client ([`TEMPLATE_SOFTWARE_ID`]) whose instances authenticate with
+//! `client_secret_basic`, use the code, refresh and client-credentials grants, redirect to the
+//! harness callback and sign in by either method. The IAT client's secret and the template
+//! admin API's token are random per ecosystem.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Deref;
@@ -18,11 +26,13 @@ use mock_kit::TestCa;
 use mock_mail::{MailConfig, MailServer};
 use reference_as::RunningAs;
 use reference_as::cimd::policy::EphemeralPolicy;
-use reference_as::config::Config;
+use reference_as::client_auth::{SecretHash, TokenAuthMethod};
+use reference_as::config::{ClientConfig, ClientSecret, Config};
 use reference_as::faults::Faults;
 
 use crate::HarnessError;
 use crate::agent::{Trust, UserAgent};
+use crate::scenario::registration::{DcrSetup, IatClient, Secret, SecretMethod};
 use crate::scenario::run::{AsUnderTest, TestUser};
 
 /// Host name the reference AS is served under (browsers and curl resolve it to loopback).
@@ -40,6 +50,15 @@ pub const DEMO_EMAIL: &str = "alice@users.example";
 pub const DEMO_USERNAME: &str = "alice";
 /// The demo user's password (test data, not a secret).
 pub const DEMO_PASSWORD: &str = "correct horse battery staple";
+
+/// The client that obtains initial access tokens from every reference AS of an ecosystem.
+pub const DCR_CLIENT_ID: &str = "conformance-dcr";
+/// The scope that yields an initial access token.
+pub const DCR_SCOPE: &str = "dcr";
+/// The `software_id` of the template client every reference AS of an ecosystem offers.
+pub const TEMPLATE_SOFTWARE_ID: &str = "conformance-agent";
+/// The scope ceiling of that template.
+pub const TEMPLATE_SCOPE: &str = "openid profile mcp:read mcp:write";
 
 /// Where the demo native client's document lives on the metadata host.
 pub const DEMO_NATIVE: (&str, &str) = ("app.client.example", "/cimd/demo-native-client.json");
@@ -193,6 +212,30 @@ pub struct Ecosystem {
     /// hashed once here, so starting another AS costs no key derivation.
     user_configs: Vec<reference_as::config::UserConfig>,
     faults: Faults,
+    policy: EphemeralPolicy,
+    dcr: DcrSecrets,
+}
+
+/// The random secrets of an ecosystem's registration setup. `Debug` never shows them.
+#[derive(Clone)]
+struct DcrSecrets {
+    iat_client_secret: String,
+    admin_token: String,
+}
+
+impl DcrSecrets {
+    fn generate() -> Self {
+        Self {
+            iat_client_secret: crate::pkce::random_token(),
+            admin_token: crate::pkce::random_token(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DcrSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DcrSecrets(<redacted>)")
+    }
 }
 
 impl Deref for Ecosystem {
@@ -231,12 +274,15 @@ impl Ecosystem {
             password: format!("password of user {n}"),
         }));
         let user_configs = hashed_users(&users).await?;
+        let dcr = DcrSecrets::generate();
         let config = reference_config(
             &parties,
             &user_configs,
-            options.policy,
+            options.policy.clone(),
             options.faults.clone(),
-        );
+            &dcr,
+            &serde_json::Map::new(),
+        )?;
         let server = reference_as::spawn(config, Some(parties.ca.server_config()))
             .await
             .map_err(party)?;
@@ -246,12 +292,19 @@ impl Ecosystem {
             users,
             user_configs,
             faults: options.faults,
+            policy: options.policy,
+            dcr,
         })
     }
 
     /// The faults every reference AS of this ecosystem runs with.
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// The shared AS's ephemeral-client policy.
+    pub fn policy(&self) -> &EphemeralPolicy {
+        &self.policy
     }
 
     /// The parties the reference AS is wired to.
@@ -265,12 +318,25 @@ impl Ecosystem {
         &self,
         policy: EphemeralPolicy,
     ) -> Result<RunningAs, HarnessError> {
+        self.spawn_reference_as_with(policy, &serde_json::Map::new())
+            .await
+    }
+
+    /// [`Ecosystem::spawn_reference_as`] with `registration` keys (of the AS config's
+    /// `[registration]` table) set over the ecosystem's registration setup.
+    pub async fn spawn_reference_as_with(
+        &self,
+        policy: EphemeralPolicy,
+        registration: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<RunningAs, HarnessError> {
         let config = reference_config(
             &self.parties,
             &self.user_configs,
             policy,
             self.faults.clone(),
-        );
+            &self.dcr,
+            registration,
+        )?;
         reference_as::spawn(config, Some(self.ca.server_config()))
             .await
             .map_err(party)
@@ -312,8 +378,70 @@ impl Ecosystem {
             issuer: server.issuer().to_owned(),
             authorization_endpoint: server.url("/authorize"),
             token_endpoint: server.url("/token"),
+            registration_endpoint: Some(server.url("/register")),
+            dcr: self.dcr_setup(),
             trust: self.trust_for(server),
         }
+    }
+
+    /// How scenarios reach registration at every reference AS of this ecosystem.
+    pub fn dcr_setup(&self) -> DcrSetup {
+        DcrSetup {
+            initial_access: Some(IatClient {
+                client_id: DCR_CLIENT_ID.to_owned(),
+                client_secret: Secret(self.dcr.iat_client_secret.clone()),
+                method: SecretMethod::ClientSecretBasic,
+                scope: DCR_SCOPE.to_owned(),
+            }),
+            template: Some(TEMPLATE_SOFTWARE_ID.to_owned()),
+            admin_token: Some(Secret(self.dcr.admin_token.clone())),
+            management: true,
+        }
+    }
+}
+
+/// The `[registration]` table every reference AS of an ecosystem starts from (before a
+/// scenario's own keys): initial access tokens, management with rotation on update, deletion,
+/// plain and templated registration, one template.
+fn registration_base(dcr: &DcrSecrets) -> serde_json::Value {
+    serde_json::json!({
+        "enabled": true,
+        "access": "initial-access-token",
+        "plain": true,
+        "management": true,
+        "rotate_access_token_on_update": true,
+        "rotate_access_token_on_read": false,
+        "delete": true,
+        "initial_access_token_scope": DCR_SCOPE,
+        "admin_token": dcr.admin_token,
+        "templates": [{
+            "software_id": TEMPLATE_SOFTWARE_ID,
+            "client_name": "Conformance agent",
+            "token_endpoint_auth_method": "client_secret_basic",
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+            "redirect_uris": [format!("{}/callback", crate::suite::CALLBACK)],
+            "scope": TEMPLATE_SCOPE,
+            "authenticators": ["email-code", "password"],
+        }],
+    })
+}
+
+/// The client that obtains initial access tokens: `client_credentials` only, scope `dcr`, its
+/// generated secret stored as a SHA-256 digest (no key derivation per request).
+fn iat_client(dcr: &DcrSecrets) -> ClientConfig {
+    ClientConfig {
+        client_id: DCR_CLIENT_ID.to_owned(),
+        client_name: Some("Conformance DCR client".to_owned()),
+        token_endpoint_auth_method: TokenAuthMethod::ClientSecretBasic,
+        client_secret: Some(ClientSecret(
+            SecretHash::sha256_of(&dcr.iat_client_secret).encode(),
+        )),
+        jwks: None,
+        jwks_uri: None,
+        token_endpoint_auth_signing_alg: None,
+        redirect_uris: Vec::new(),
+        grant_types: vec!["client_credentials".to_owned()],
+        scope: Some(DCR_SCOPE.to_owned()),
     }
 }
 
@@ -323,7 +451,9 @@ fn reference_config(
     users: &[reference_as::config::UserConfig],
     policy: EphemeralPolicy,
     faults: Faults,
-) -> Config {
+    dcr: &DcrSecrets,
+    registration: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Config, HarnessError> {
     let mut config = Config {
         public_host: AS_HOST.to_owned(),
         ..Config::default()
@@ -338,7 +468,17 @@ fn reference_config(
         IpAddr::V4(Ipv4Addr::LOCALHOST),
     );
     config.faults = faults;
-    config
+    config.clients.push(iat_client(dcr));
+    // The registration table goes through the AS's own config parser, so a scenario's keys are
+    // checked exactly as in a config file.
+    let mut table = registration_base(dcr);
+    if let Some(members) = table.as_object_mut() {
+        members.extend(registration.clone());
+    }
+    let mut whole = serde_json::to_value(&config).map_err(party)?;
+    whole["registration"] = table;
+    serde_json::from_value(whole)
+        .map_err(|e| HarnessError::Scenario(format!("[registration]: {e}")))
 }
 
 /// `users` as reference-AS config entries with PBKDF2 hashes (derived in parallel, once).

@@ -67,22 +67,47 @@ pub async fn run_scenario(
     user: &TestUser,
     fixtures: &Path,
 ) -> ScenarioOutcome {
-    let dedicated = match &scenario.file.reference_as {
-        None => None,
-        Some(settings) => {
-            let bindings = target::policy_bindings(scenario, eco.hosts.port());
-            let started = match scenario::policy(&settings.ephemeral_clients, &bindings) {
-                Ok(policy) => eco.spawn_reference_as(policy).await,
-                Err(e) => Err(HarnessError::Scenario(e)),
-            };
-            match started {
-                Ok(server) => Some(server),
-                Err(e) => return bare_outcome(scenario, Status::Error(e.to_string())),
-            }
+    // A scenario that edits a template changes every instance of it: it gets its own AS, so
+    // scenarios running at the same time keep the template they expect.
+    let edits_templates = scenario
+        .file
+        .steps
+        .iter()
+        .any(|s| matches!(s, scenario::file::Step::EditTemplate(_)));
+    let dedicated = if scenario.file.reference_as.is_some() || edits_templates {
+        match dedicated_as(eco, scenario).await {
+            Ok(server) => Some(server),
+            Err(e) => return bare_outcome(scenario, Status::Error(e.to_string())),
         }
+    } else {
+        None
     };
     let target = eco.as_under_test(dedicated.as_ref().unwrap_or(&eco.server));
+    if let Some(reason) = scenario::registration::applicability(scenario, &target) {
+        return bare_outcome(scenario, Status::NotApplicable(reason));
+    }
     execute_and_judge(eco.parties(), &target, scenario, user, fixtures).await
+}
+
+/// A reference AS of the ecosystem with the scenario's own settings (the ecosystem's default
+/// for what it does not set).
+async fn dedicated_as(
+    eco: &Ecosystem,
+    scenario: &Scenario,
+) -> Result<reference_as::RunningAs, HarnessError> {
+    let bindings = target::policy_bindings(scenario, eco.hosts.port());
+    let settings = scenario.file.reference_as.as_ref();
+    let policy = match settings.and_then(|s| s.ephemeral_clients.as_ref()) {
+        Some(table) => scenario::policy(table, &bindings).map_err(HarnessError::Scenario)?,
+        None => eco.policy().clone(),
+    };
+    let registration = match settings.and_then(|s| s.registration.as_ref()) {
+        Some(table) => {
+            scenario::registration_settings(table, &bindings).map_err(HarnessError::Scenario)?
+        }
+        None => serde_json::Map::new(),
+    };
+    eco.spawn_reference_as_with(policy, &registration).await
 }
 
 /// Runs one scenario as `user` against a third-party AS (`under_test`, discovered from
@@ -100,6 +125,9 @@ pub async fn run_target_scenario(
         Ok(None) => {}
         Ok(Some(reason)) => return bare_outcome(scenario, Status::NotApplicable(reason)),
         Err(e) => return bare_outcome(scenario, Status::Error(e.to_string())),
+    }
+    if let Some(reason) = scenario::registration::applicability(scenario, under_test) {
+        return bare_outcome(scenario, Status::NotApplicable(reason));
     }
     let adapted = target.adapt(scenario);
     execute_and_judge(parties, under_test, &adapted, user, fixtures).await

@@ -26,7 +26,22 @@
 //! password_env = "TARGET_USER1_PASSWORD"
 //! [policy]                         # optional: same keys as the reference AS's [ephemeral_clients]
 //! enabled = true
+//! [dcr]                            # optional: dynamic client registration (RFC 7591/7592)
+//! client_id = "dcr-admin"          # obtains initial access tokens (client_credentials)
+//! client_secret_env = "ACME_DCR_SECRET"
+//! auth_method = "client_secret_basic"   # or "client_secret_post"
+//! scope = "dcr"                    # the scope that yields an initial access token
+//! template = "mcp-agent"           # software_id of a template client (templatized DCR)
+//! management = true                # RFC 7592 (registration_client_uri); false: not applicable
+//! [dcr.registration]               # optional: same keys as the reference AS's [registration]
+//! access = "initial-access-token"
 //! ```
+//!
+//! Registration scenarios are not applicable when the AS's metadata has no
+//! `registration_endpoint`, when they obtain initial access tokens and `[dcr]` names no
+//! `client_id`, when they register from a template and `[dcr]` names none, when they manage a
+//! registration and `management = false`, and when they set `[reference_as.registration]` keys
+//! that `[dcr.registration]` does not declare with the same values.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -41,6 +56,7 @@ use crate::HarnessError;
 use crate::agent::{Trust, UserAgent};
 use crate::ecosystem::{Parties, PartiesOptions};
 use crate::scenario::file::{LoginChoice, Step};
+use crate::scenario::registration::{DcrSetup, IatClient, Secret, SecretMethod};
 use crate::scenario::run::{AsUnderTest, TestUser};
 use crate::scenario::template::Bindings;
 use crate::scenario::{self, Scenario};
@@ -64,6 +80,30 @@ struct TargetFile {
     harness: HarnessSection,
     login: LoginSection,
     policy: Option<EphemeralPolicy>,
+    dcr: Option<DcrSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DcrSection {
+    client_id: Option<String>,
+    client_secret_env: Option<String>,
+    #[serde(default)]
+    auth_method: SecretMethod,
+    #[serde(default = "dcr_scope")]
+    scope: String,
+    template: Option<String>,
+    #[serde(default = "management_default")]
+    management: bool,
+    registration: Option<toml::Table>,
+}
+
+fn dcr_scope() -> String {
+    "dcr".to_owned()
+}
+
+fn management_default() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,6 +197,10 @@ pub struct Target {
     pub users: Vec<TestUser>,
     /// The ephemeral-client policy the target declares it is configured with.
     pub policy: Option<EphemeralPolicy>,
+    /// DCR credentials, template and management support (`[dcr]`; secret from the environment).
+    pub dcr: DcrSetup,
+    /// The registration settings the target declares (`[dcr.registration]`), as JSON members.
+    pub registration: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl std::fmt::Debug for Target {
@@ -171,6 +215,8 @@ impl std::fmt::Debug for Target {
             .field("login", &self.login)
             .field("users", &users)
             .field("policy", &self.policy)
+            .field("dcr", &self.dcr)
+            .field("registration", &self.registration)
             .finish_non_exhaustive()
     }
 }
@@ -275,6 +321,10 @@ impl Target {
         };
 
         let users = check_users(&file.login, env, &mut problems);
+        let (dcr, registration) = match &file.dcr {
+            None => (DcrSetup::default(), None),
+            Some(section) => check_dcr(section, env, &mut problems),
+        };
         if problems.is_empty() {
             Ok(Self {
                 path: path.to_owned(),
@@ -285,6 +335,8 @@ impl Target {
                 login: file.login.method,
                 users,
                 policy: file.policy,
+                dcr,
+                registration,
             })
         } else {
             Err(TargetError::Invalid {
@@ -327,11 +379,18 @@ impl Target {
         let Some(settings) = &scenario.file.reference_as else {
             return Ok(None);
         };
-        let wanted = scenario::policy(
-            &settings.ephemeral_clients,
-            &policy_bindings(scenario, hosts_port),
-        )
-        .map_err(HarnessError::Scenario)?;
+        let bindings = policy_bindings(scenario, hosts_port);
+        if let Some(table) = &settings.registration {
+            let wanted = scenario::registration_settings(table, &bindings)
+                .map_err(HarnessError::Scenario)?;
+            if let Some(reason) = registration_difference(self.registration.as_ref(), &wanted) {
+                return Ok(Some(reason));
+            }
+        }
+        let Some(table) = &settings.ephemeral_clients else {
+            return Ok(None);
+        };
+        let wanted = scenario::policy(table, &bindings).map_err(HarnessError::Scenario)?;
         Ok(match &self.policy {
             None => Some(
                 "the scenario sets the ephemeral-client policy and the target declares no policy"
@@ -363,6 +422,77 @@ impl Target {
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned))
     }
+}
+
+/// Why a target declaring `declared` cannot run a scenario that sets `wanted` registration
+/// settings: each key the scenario sets must be declared with the same value.
+fn registration_difference(
+    declared: Option<&serde_json::Map<String, serde_json::Value>>,
+    wanted: &serde_json::Map<String, serde_json::Value>,
+) -> Option<String> {
+    let mut out = Vec::new();
+    for (key, value) in wanted {
+        match declared.and_then(|d| d.get(key)) {
+            Some(have) if have == value => {}
+            Some(have) => out.push(format!("{key}: target {have}, scenario {value}")),
+            None => out.push(format!(
+                "{key}: not declared in [dcr.registration], scenario {value}"
+            )),
+        }
+    }
+    (!out.is_empty()).then(|| format!("registration settings differ: {}", out.join("; ")))
+}
+
+/// Checks `[dcr]`: the credentials come as a pair, the secret from the environment.
+fn check_dcr(
+    section: &DcrSection,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) -> (DcrSetup, Option<serde_json::Map<String, serde_json::Value>>) {
+    let initial_access = match (&section.client_id, &section.client_secret_env) {
+        (None, None) => None,
+        (Some(_), None) => {
+            problems.push("[dcr] client_id needs client_secret_env".to_owned());
+            None
+        }
+        (None, Some(_)) => {
+            problems.push("[dcr] client_secret_env needs client_id".to_owned());
+            None
+        }
+        (Some(client_id), Some(var)) => match env(var).filter(|v| !v.is_empty()) {
+            None => {
+                problems.push(format!(
+                    "[dcr] the environment variable {var} (client_secret_env) is not set or empty"
+                ));
+                None
+            }
+            Some(secret) => Some(IatClient {
+                client_id: client_id.clone(),
+                client_secret: Secret(secret),
+                method: section.auth_method,
+                scope: section.scope.clone(),
+            }),
+        },
+    };
+    if section.scope.trim().is_empty() {
+        problems.push("[dcr] scope is empty".to_owned());
+    }
+    let registration = section.registration.as_ref().and_then(|table| {
+        if let Ok(serde_json::Value::Object(members)) = serde_json::to_value(table) {
+            Some(members)
+        } else {
+            problems.push("[dcr.registration] is not a table of plain values".to_owned());
+            None
+        }
+    });
+    let setup = DcrSetup {
+        initial_access,
+        template: section.template.clone(),
+        // The admin API belongs to the embedded reference AS only.
+        admin_token: None,
+        management: section.management,
+    };
+    (setup, registration)
 }
 
 /// The bindings a scenario's policy table is filled with (its namespace and the hosts' port).
@@ -579,10 +709,18 @@ pub async fn discover(target: &Target, parties: &Parties) -> Result<AsUnderTest,
         Url::parse(value).map_err(|e| fail(format!("{name} {value:?} is not a URL: {e}")))?;
         Ok(value.to_owned())
     };
+    // RFC 8414 §2: registration_endpoint is optional; without it registration scenarios are not
+    // applicable.
+    let registration_endpoint = match metadata.get("registration_endpoint") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(_) => Some(endpoint("registration_endpoint")?),
+    };
     Ok(AsUnderTest {
         issuer: target.issuer.clone(),
         authorization_endpoint: endpoint("authorization_endpoint")?,
         token_endpoint: endpoint("token_endpoint")?,
+        registration_endpoint,
+        dcr: target.dcr.clone(),
         trust,
     })
 }
@@ -870,6 +1008,62 @@ password_env = "PW1"
             target.applicability(&scenario, 8443),
             Err(HarnessError::Scenario(_))
         ));
+    }
+
+    #[test]
+    fn dcr_credentials_take_their_secret_from_the_environment() {
+        let text = format!(
+            "{MINIMAL}[dcr]\nclient_id = 'dcr-admin'\nclient_secret_env = 'PW1'\n\
+             auth_method = 'client_secret_post'\ntemplate = 'agent'\n"
+        );
+        let target = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        let client = target.dcr.initial_access.as_ref().unwrap();
+        assert_eq!(client.client_id, "dcr-admin");
+        assert_eq!(client.client_secret.0, "secret one");
+        assert_eq!(client.method, SecretMethod::ClientSecretPost);
+        assert_eq!(client.scope, "dcr");
+        assert_eq!(target.dcr.template.as_deref(), Some("agent"));
+        assert!(target.dcr.management);
+        assert!(target.dcr.admin_token.is_none());
+        assert!(!format!("{target:?}").contains("secret one"));
+
+        let unset = format!("{MINIMAL}[dcr]\nclient_id = 'x'\nclient_secret_env = 'UNSET'\n");
+        assert!(problems(&unset)[0].contains("UNSET (client_secret_env) is not set"));
+        let half = format!("{MINIMAL}[dcr]\nclient_id = 'x'\n");
+        assert!(problems(&half)[0].contains("needs client_secret_env"));
+        let typo = format!("{MINIMAL}[dcr]\nclient_secret = 'x'\n");
+        assert!(matches!(parse(&typo), Err(TargetError::Syntax { .. })));
+        // Without [dcr], registration needs nothing from the file.
+        let none = parse(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
+        assert!(none.dcr.initial_access.is_none() && none.registration.is_none());
+    }
+
+    #[test]
+    fn a_scenario_that_sets_registration_keys_runs_only_where_the_target_declares_them() {
+        let text = "title = 't'\n[reference_as.registration]\ndelete = false\n\
+                    [[step]]\nregister = { body = { client_name = 'n' } }\n[negative]\nreason = 'r'\n";
+        let scenario = Scenario {
+            id: "dcr/no-delete".to_owned(),
+            path: PathBuf::new(),
+            file: toml::from_str(text).unwrap_or_else(|e| panic!("{e}")),
+        };
+        let reason = |extra: &str| {
+            parse(&format!("{MINIMAL}{extra}"))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .applicability(&scenario, 8443)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let undeclared = reason("").unwrap_or_default();
+        assert!(undeclared.contains("delete: not declared"), "{undeclared}");
+        let other = reason("[dcr.registration]\ndelete = true\n").unwrap_or_default();
+        assert!(
+            other.contains("delete: target true, scenario false"),
+            "{other}"
+        );
+        assert_eq!(
+            reason("[dcr.registration]\ndelete = false\naccess = 'open'\n"),
+            None
+        );
     }
 
     #[test]

@@ -40,6 +40,8 @@ async fn unmet(eco: &Ecosystem, server: &MockServer, scenario: &Scenario) -> BTr
         issuer: issuer.clone(),
         authorization_endpoint: format!("{issuer}/authorize"),
         token_endpoint: format!("{issuer}/token"),
+        registration_endpoint: None,
+        dcr: cimd_harness::scenario::registration::DcrSetup::default(),
         trust: eco.trust(),
     };
     let inbox = eco.inbox_url();

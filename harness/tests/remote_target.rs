@@ -2,9 +2,11 @@
 //!
 //! The reference-as binary is started the way an operator would start any AS: trusting the
 //! harness CA kept in a state folder, resolving `*.example` to the harness, mailing codes to the
-//! harness's fixed SMTP port, serving TLS with a certificate the harness issued. The suite then
-//! runs through a target file (`suite::run_target`) and, separately, in-process; both must reach
-//! the same verdicts, scenario by scenario and check by check.
+//! harness's fixed SMTP port, serving TLS with a certificate the harness issued, configured by
+//! `fixtures/targets/reference-as-server.toml` (users, and dynamic registration with initial
+//! access tokens and a template). The suite then runs through a target file with `[dcr]`
+//! credentials (`suite::run_target`) and, separately, in-process; both must reach the same
+//! verdicts, scenario by scenario and check by check.
 //!
 //! Finding the binary: `CARGO_BIN_EXE_reference-as` exists only in the reference-as crate's own
 //! tests, and that crate must not depend on the harness. So this test looks for the binary
@@ -94,16 +96,8 @@ fn reference_as_binary() -> PathBuf {
 fn start_reference_as(work: &Path, state: &Path, smtp_port: u16) -> ReferenceAs {
     let ca = TestCa::load_or_generate(state, CA_NAME).unwrap();
     let (cert, key) = target::server_certificate(&ca, state, "localhost").unwrap();
-    let config = work.join("as.toml");
-    let mut users = String::new();
-    for n in 1..=USERS {
-        let _ = write!(
-            users,
-            "[[users]]\nusername = \"user-{n}\"\nemail = \"user-{n}@users.example\"\n\
-             password = \"password of user {n}\"\n\n"
-        );
-    }
-    std::fs::write(&config, users).unwrap();
+    // The operator's file: USERS users and the registration setup the target file's [dcr] names.
+    let config = root().join("fixtures/targets/reference-as-server.toml");
     let log = std::fs::File::create(work.join("reference-as.log")).unwrap();
     let mut child = Command::new(reference_as_binary())
         .arg("--config")
@@ -167,7 +161,9 @@ fn write_target_file(work: &Path, issuer: &str, [metadata, smtp, inbox]: [u16; 3
     }
     let text = format!(
         "issuer = \"{issuer}\"\n\n[harness]\nstate_dir = \"state\"\nmetadata_port = {metadata}\n\
-         smtp_port = {smtp}\ninbox_port = {inbox}\n\n[login]\nmethod = \"email-otp\"\n\n{users}"
+         smtp_port = {smtp}\ninbox_port = {inbox}\n\n[login]\nmethod = \"email-otp\"\n\n{users}\
+         [dcr]\nclient_id = \"conformance-dcr\"\nclient_secret_env = \"REMOTE_TEST_DCR_SECRET\"\n\
+         template = \"conformance-agent\"\n"
     );
     let path = work.join("target.toml");
     std::fs::write(&path, text).unwrap();
@@ -177,11 +173,18 @@ fn write_target_file(work: &Path, issuer: &str, [metadata, smtp, inbox]: [u16; 3
 /// The passwords the target file's `password_env` names (a stand-in environment: setting
 /// variables in-process needs `unsafe`).
 fn test_env(name: &str) -> Option<String> {
+    if name == "REMOTE_TEST_DCR_SECRET" {
+        return Some(DCR_SECRET.to_owned());
+    }
     let n = name.strip_prefix("REMOTE_TEST_PASSWORD_")?;
     Some(format!("password of user {n}"))
 }
 
-/// Every scenario the in-process ecosystem can run without a policy of its own.
+/// The IAT client's secret in `fixtures/targets/reference-as-server.toml`.
+const DCR_SECRET: &str = "dcr secret of the reference AS fixture";
+
+/// Every scenario the in-process ecosystem can run without settings of its own, and that a
+/// third-party target can run (no template edits through the reference AS's admin API).
 fn policy_free_scenarios() -> Vec<Scenario> {
     let all = scenario::load_all(&root().join("scenarios")).unwrap_or_else(|errors| {
         panic!(
@@ -195,6 +198,12 @@ fn policy_free_scenarios() -> Vec<Scenario> {
     });
     all.into_iter()
         .filter(|s| s.file.reference_as.is_none())
+        .filter(|s| {
+            !s.file
+                .steps
+                .iter()
+                .any(|step| matches!(step, scenario::file::Step::EditTemplate(_)))
+        })
         .collect()
 }
 
@@ -257,6 +266,15 @@ async fn the_reference_as_binary_as_a_target_gets_the_same_verdicts_as_in_proces
         checks += remote.checks.len();
     }
     assert!(checks > 0, "no check ran at all");
+    // Registration scenarios ran through the target file's [dcr] credentials and template.
+    let registrations = remote
+        .iter()
+        .filter(|o| o.id.starts_with("dcr/") && o.status == Status::Ran)
+        .count();
+    assert!(
+        registrations > 0,
+        "no registration scenario ran against the target"
+    );
     eprintln!(
         "{} scenarios, {checks} checks agree; through the target file {remote_ms} ms, \
          in-process {local_ms} ms",
@@ -351,7 +369,9 @@ async fn metadata_that_does_not_describe_the_issuer_is_a_target_failure() {
 #[test]
 fn the_example_target_files_load() {
     let dir = root().join("fixtures/targets");
-    let env = |name: &str| name.ends_with("_PASSWORD").then(|| "x".to_owned());
+    let env = |name: &str| {
+        (name.ends_with("_PASSWORD") || name.ends_with("_SECRET")).then(|| "x".to_owned())
+    };
     for name in ["reference-as.toml", "example.toml"] {
         let target =
             Target::load_with_env(&dir.join(name), &env).unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -1,7 +1,8 @@
 //! The scenario file format: TOML, unknown keys rejected, parsed into typed steps and expectations.
 //!
 //! A scenario is data. Its steps come from a closed vocabulary (`discover`, `authorize`, `token`,
-//! `http`, `route`, `wait`), each expectation names one requirement and one kind of evidence, and
+//! `http`, `route`, `wait`, and for dynamic registration `register`, `initial_access_token` and
+//! `edit_template`), each expectation names one requirement and one kind of evidence, and
 //! `[negative]` names the reference-AS fault that must make it fail. Metadata-host routes stay as
 //! loose TOML until run time, because placeholders and fixture files are filled in first; load-time
 //! validation converts them once with dummy bindings so mistakes surface before any run.
@@ -43,12 +44,17 @@ fn default_actor() -> String {
     "AS".to_owned()
 }
 
-/// Reference-AS settings a scenario needs.
+/// Reference-AS settings a scenario needs (at least one table).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ReferenceAsSettings {
     /// The `[ephemeral_clients]` policy table, as in the AS config file (placeholders allowed).
-    pub ephemeral_clients: toml::Value,
+    #[serde(default)]
+    pub ephemeral_clients: Option<toml::Value>,
+    /// Keys of the AS config file's `[registration]` table that differ from the harness's
+    /// registration setup (`access = "open"`, `delete = false`, ...); the rest is kept.
+    #[serde(default)]
+    pub registration: Option<toml::Value>,
 }
 
 /// The negative run: the fault that must make the scenario fail, or why none can.
@@ -79,6 +85,12 @@ pub enum Step {
     Route(RouteStep),
     /// Pause.
     Wait(WaitStep),
+    /// An RFC 7591 registration request to the target's `registration_endpoint`.
+    Register(RegisterStep),
+    /// Obtain an initial access token with the target's DCR credentials.
+    InitialAccessToken(InitialAccessTokenStep),
+    /// Change a template through the reference AS's admin API (reference AS only).
+    EditTemplate(EditTemplateStep),
 }
 
 impl Step {
@@ -89,6 +101,9 @@ impl Step {
             Step::Authorize(s) => s.id.as_deref(),
             Step::Token(s) => s.id.as_deref(),
             Step::Http(s) => s.id.as_deref(),
+            Step::Register(s) => s.id.as_deref(),
+            Step::InitialAccessToken(s) => s.id.as_deref(),
+            Step::EditTemplate(s) => s.id.as_deref(),
             Step::Route(_) | Step::Wait(_) => None,
         }
     }
@@ -102,6 +117,9 @@ impl Step {
             Step::Http(_) => "http",
             Step::Route(_) => "route",
             Step::Wait(_) => "wait",
+            Step::Register(_) => "register",
+            Step::InitialAccessToken(_) => "initial_access_token",
+            Step::EditTemplate(_) => "edit_template",
         }
     }
 }
@@ -199,6 +217,18 @@ pub struct TokenStep {
     pub concurrent: u16,
     /// Sign a client assertion (`private_key_jwt`) and send it with the request.
     pub client_assertion: Option<Box<super::assertion::ClientAssertion>>,
+    /// Authenticate with HTTP Basic (`client_secret_basic`, RFC 6749 §2.3.1).
+    pub client_secret_basic: Option<BasicCredentials>,
+}
+
+/// `client_secret_basic = { client_id = "{reg.client_id}", client_secret = "{reg.client_secret}" }`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicCredentials {
+    /// The client_id (placeholders allowed).
+    pub client_id: String,
+    /// The client secret (placeholders allowed).
+    pub client_secret: String,
 }
 
 fn one() -> u16 {
@@ -221,10 +251,77 @@ pub struct HttpStep {
     pub headers: BTreeMap<String, String>,
     /// Raw request body.
     pub body: Option<String>,
+    /// A JSON body written as a TOML table (placeholders filled in its strings), sent with
+    /// `Content-Type: application/json` unless `headers` names another; excludes `body`.
+    pub json: Option<toml::Value>,
 }
 
 fn get() -> String {
     "GET".to_owned()
+}
+
+/// `register = { id = "reg", body = { redirect_uris = ["{callback}/callback"] } }`
+///
+/// The body is the fixture `file` (under `fixtures/`), with the members of `body` set over it,
+/// placeholders filled in every string, and with `template = true` the target's template
+/// `software_id`; or `raw` text sent as it is. It is POSTed as `content_type` (default
+/// `application/json`) with the initial access token the target needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterStep {
+    /// Step id.
+    pub id: Option<String>,
+    /// `obtain` (default): a fresh token from the target's DCR credentials; `none`: no
+    /// `Authorization` header; anything else: this token (placeholders allowed).
+    #[serde(default = "obtain")]
+    pub initial_access_token: String,
+    /// Put the target's template `software_id` in the body.
+    #[serde(default)]
+    pub template: bool,
+    /// A JSON object of registration metadata (placeholders allowed in strings).
+    pub body: Option<toml::Value>,
+    /// A registration body fixture (`registrations/x.json`); `body` members are set over it.
+    pub file: Option<String>,
+    /// Raw body text instead of JSON (placeholders allowed).
+    pub raw: Option<String>,
+    /// The `Content-Type` header (default `application/json`).
+    pub content_type: Option<String>,
+    /// Send the same request this many times at once, with one initial access token.
+    #[serde(default = "one")]
+    pub concurrent: u16,
+}
+
+/// The `initial_access_token` value that obtains a fresh token.
+pub const OBTAIN: &str = "obtain";
+/// The `initial_access_token` value that sends none.
+pub const NO_TOKEN: &str = "none";
+
+fn obtain() -> String {
+    OBTAIN.to_owned()
+}
+
+/// `initial_access_token = { id = "iat" }`: a client_credentials request with the target's DCR
+/// credentials; captures `{iat.access_token}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitialAccessTokenStep {
+    /// Step id.
+    pub id: Option<String>,
+    /// The scope to ask for (default: the target's DCR scope, `dcr`).
+    pub scope: Option<String>,
+}
+
+/// `edit_template = { set = { scope = "openid" } }`: reads the template through the reference AS's
+/// admin API, sets these members and writes it back.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditTemplateStep {
+    /// Step id.
+    pub id: Option<String>,
+    /// The template (default: the target's template).
+    pub software_id: Option<String>,
+    /// Members to set (placeholders allowed in strings).
+    pub set: toml::Value,
 }
 
 /// `route = { url = "{host:www}/c.json", reply = { status = 500 } }`
@@ -270,10 +367,24 @@ pub struct Expect {
     pub page: Option<PageExpect>,
     /// Requests the metadata host received.
     pub metadata_requests: Option<RequestsExpect>,
-    /// Of concurrent token requests, how many succeeded.
+    /// Of concurrent token or register requests, how many succeeded (200, or 2xx for register).
     pub successes: Option<u16>,
     /// Mail received by the scenario's user.
     pub mail: Option<MailExpect>,
+    /// A response header of an http, register or edit_template step.
+    pub header: Option<HeaderExpect>,
+}
+
+/// `header = { name = "WWW-Authenticate", contains = "error=\"invalid_token\"" }`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderExpect {
+    /// Header name (case-insensitive).
+    pub name: String,
+    /// Some value of the header contains this text (case-insensitive; placeholders allowed).
+    pub contains: Option<String>,
+    /// The header is present (true) or absent (false).
+    pub present: Option<bool>,
 }
 
 /// How an authorization request ended.
@@ -302,6 +413,36 @@ pub struct JsonExpect {
     pub contains: Option<toml::Value>,
     /// The member is present (true) or absent (false).
     pub present: Option<bool>,
+    /// The member is present and differs from this value.
+    pub not_equals: Option<toml::Value>,
+    /// The member is a string starting with this text.
+    pub prefix: Option<String>,
+    /// The member is a string not starting with this text.
+    pub not_prefix: Option<String>,
+    /// The member is a string not containing this text.
+    pub lacks: Option<String>,
+    /// The member has this JSON type.
+    pub kind: Option<JsonKind>,
+    /// The member is an integer at least this large.
+    pub min: Option<i64>,
+}
+
+/// A JSON value's type, for `json = { pointer = "/x", kind = "integer" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JsonKind {
+    /// A string.
+    String,
+    /// A number without a fractional part.
+    Integer,
+    /// Any number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+    /// An array.
+    Array,
+    /// An object.
+    Object,
 }
 
 /// `param = { name = "iss", equals = "{issuer}" }`
@@ -384,6 +525,7 @@ impl Expect {
         add(self.metadata_requests.is_some(), "metadata_requests");
         add(self.successes.is_some(), "successes");
         add(self.mail.is_some(), "mail");
+        add(self.header.is_some(), "header");
         kinds
     }
 }

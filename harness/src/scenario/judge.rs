@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::file::{Expect, JsonExpect, OutcomeKind, RequestsExpect};
+use super::file::{Expect, HeaderExpect, JsonExpect, JsonKind, OutcomeKind, RequestsExpect};
 use super::run::{Evidence, StepRecord, StepResult};
 use crate::agent::Outcome;
 
@@ -67,11 +67,18 @@ fn target_step<'a>(expect: &Expect, evidence: &'a Evidence) -> Result<&'a StepRe
             .steps
             .iter()
             .find(|s| s.id.as_deref() == Some(id.as_str())),
-        None => evidence
-            .steps
-            .iter()
-            .rev()
-            .find(|s| matches!(s.kind, "authorize" | "token" | "http" | "discover")),
+        None => evidence.steps.iter().rev().find(|s| {
+            matches!(
+                s.kind,
+                "authorize"
+                    | "token"
+                    | "http"
+                    | "discover"
+                    | "register"
+                    | "initial_access_token"
+                    | "edit_template"
+            )
+        }),
     };
     match found {
         Some(step) => match &step.result {
@@ -128,9 +135,57 @@ fn judge_one(expect: &Expect, evidence: &Evidence) -> Check {
             let Some(first) = responses.first() else {
                 return untestable(expect, expected, "no token response".to_owned());
             };
+            if expect.header.is_some() {
+                return untestable(
+                    expect,
+                    expected,
+                    "a token step keeps no response headers".to_owned(),
+                );
+            }
             judge_response(expect, first.status, &first.body, expected, evidence)
         }
-        StepResult::Discover { status, json } | StepResult::Http { status, json, .. } => {
+        StepResult::Register { responses } => {
+            if let Some(n) = expect.successes {
+                let ok = responses
+                    .iter()
+                    .filter(|r| (200..300).contains(&r.status))
+                    .count();
+                let mut statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+                statuses.sort_unstable();
+                return check(
+                    expect,
+                    ok == usize::from(n),
+                    expected,
+                    format!("{ok} succeeded; statuses {statuses:?}"),
+                );
+            }
+            let Some(first) = responses.first() else {
+                return untestable(expect, expected, "no registration response".to_owned());
+            };
+            if let Some(h) = &expect.header {
+                return judge_header(expect, h, &first.headers, first.status, expected, &fill);
+            }
+            judge_response(expect, first.status, &first.json, expected, evidence)
+        }
+        StepResult::Http {
+            status,
+            headers,
+            json,
+            ..
+        } => {
+            if let Some(h) = &expect.header {
+                return judge_header(expect, h, headers, *status, expected, &fill);
+            }
+            judge_response(expect, *status, json, expected, evidence)
+        }
+        StepResult::Discover { status, json } => {
+            if expect.header.is_some() {
+                return untestable(
+                    expect,
+                    expected,
+                    "a discover step keeps no response headers".to_owned(),
+                );
+            }
             judge_response(expect, *status, json, expected, evidence)
         }
         StepResult::Done | StepResult::Failed { .. } => untestable(
@@ -188,15 +243,105 @@ fn describe_expectation(expect: &Expect, fill: &dyn Fn(&str) -> String) -> Strin
     if let Some(n) = expect.successes {
         parts.push(format!("{n} of the concurrent requests succeed"));
     }
+    if let Some(h) = &expect.header {
+        parts.push(match (&h.contains, h.present) {
+            (Some(text), _) => format!("header {} containing {:?}", h.name, fill(text)),
+            (None, Some(false)) => format!("no header {}", h.name),
+            _ => format!("header {} present", h.name),
+        });
+    }
     parts.join(", ")
 }
 
+/// Whether the response headers meet `h` (names and the searched text case-insensitive).
+fn judge_header(
+    expect: &Expect,
+    h: &HeaderExpect,
+    headers: &[(String, String)],
+    status: u16,
+    expected: String,
+    fill: &dyn Fn(&str) -> String,
+) -> Check {
+    let values: Vec<&str> = headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(&h.name))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let mut held = true;
+    if let Some(text) = &h.contains {
+        let text = fill(text).to_ascii_lowercase();
+        held &= values
+            .iter()
+            .any(|v| v.to_ascii_lowercase().contains(&text));
+    }
+    if let Some(present) = h.present {
+        held &= values.is_empty() != present;
+    }
+    let actual = if values.is_empty() {
+        format!("status {status}, no {} header", h.name)
+    } else {
+        format!("status {status}, {}: {}", h.name, values.join(" | "))
+    };
+    check(expect, held, expected, actual)
+}
+
 fn describe_json(j: &JsonExpect) -> String {
-    match (&j.equals, &j.contains, j.present) {
-        (Some(v), _, _) => format!("{} = {v}", j.pointer),
-        (None, Some(v), _) => format!("{} contains {v}", j.pointer),
-        (None, None, Some(false)) => format!("{} absent", j.pointer),
-        _ => format!("{} present", j.pointer),
+    let mut parts = Vec::new();
+    if let Some(v) = &j.equals {
+        parts.push(format!("= {v}"));
+    }
+    if let Some(v) = &j.contains {
+        parts.push(format!("contains {v}"));
+    }
+    if let Some(v) = &j.not_equals {
+        parts.push(format!("differs from {v}"));
+    }
+    if let Some(v) = &j.prefix {
+        parts.push(format!("starts with {v:?}"));
+    }
+    if let Some(v) = &j.not_prefix {
+        parts.push(format!("does not start with {v:?}"));
+    }
+    if let Some(v) = &j.lacks {
+        parts.push(format!("does not contain {v:?}"));
+    }
+    if let Some(kind) = j.kind {
+        parts.push(format!("is {}", kind_name(kind)));
+    }
+    if let Some(min) = j.min {
+        parts.push(format!(">= {min}"));
+    }
+    match j.present {
+        Some(false) => parts.push("absent".to_owned()),
+        Some(true) if parts.is_empty() => parts.push("present".to_owned()),
+        _ => {}
+    }
+    if parts.is_empty() {
+        parts.push("present".to_owned());
+    }
+    format!("{} {}", j.pointer, parts.join(", "))
+}
+
+fn kind_name(kind: JsonKind) -> &'static str {
+    match kind {
+        JsonKind::String => "a string",
+        JsonKind::Integer => "an integer",
+        JsonKind::Number => "a number",
+        JsonKind::Boolean => "a boolean",
+        JsonKind::Array => "an array",
+        JsonKind::Object => "an object",
+    }
+}
+
+/// Whether `value` has the JSON type `kind`.
+fn has_kind(value: &serde_json::Value, kind: JsonKind) -> bool {
+    match kind {
+        JsonKind::String => value.is_string(),
+        JsonKind::Integer => value.is_i64() || value.is_u64(),
+        JsonKind::Number => value.is_number(),
+        JsonKind::Boolean => value.is_boolean(),
+        JsonKind::Array => value.is_array(),
+        JsonKind::Object => value.is_object(),
     }
 }
 
@@ -299,6 +444,7 @@ fn judge_authorize(
         }
     }
     if expect.json.is_some()
+        || expect.header.is_some()
         || expect.claims.is_some()
         || expect.status.is_some()
         || expect.successes.is_some()
@@ -349,7 +495,11 @@ fn judge_response(
         held &= ok;
         actual = format!("access token claim {seen}");
     }
-    if expect.outcome.is_some() || expect.param.is_some() || expect.page.is_some() {
+    if expect.outcome.is_some()
+        || expect.param.is_some()
+        || expect.page.is_some()
+        || expect.successes.is_some()
+    {
         return untestable(
             expect,
             expected,
@@ -383,6 +533,30 @@ fn judge_json(j: &JsonExpect, json: &serde_json::Value, evidence: &Evidence) -> 
     }
     if let Some(present) = j.present {
         held &= member.is_some() == present;
+    }
+    if let Some(v) = &j.not_equals {
+        held &= member.is_some_and(|m| *m != as_json(v));
+    }
+    let text = member.and_then(serde_json::Value::as_str);
+    let fill = |t: &str| evidence.bindings.fill(t).unwrap_or_else(|_| t.to_owned());
+    if let Some(p) = &j.prefix {
+        held &= text.is_some_and(|t| t.starts_with(&fill(p)));
+    }
+    if let Some(p) = &j.not_prefix {
+        held &= text.is_some_and(|t| !t.starts_with(&fill(p)));
+    }
+    if let Some(p) = &j.lacks {
+        held &= text.is_some_and(|t| !t.contains(&fill(p)));
+    }
+    if let Some(kind) = j.kind {
+        held &= member.is_some_and(|m| has_kind(m, kind));
+    }
+    if let Some(min) = j.min {
+        // A u64 beyond i64 is above any minimum.
+        held &= member.is_some_and(|m| {
+            m.as_i64().is_some_and(|n| n >= min)
+                || m.as_u64().is_some_and(|n| i64::try_from(n).is_err())
+        });
     }
     (held, seen)
 }

@@ -4,10 +4,21 @@
 //! (`cimd/fetch-03-no-redirects`). Each runs in its own namespace of host names
 //! (`{host:www}` → `https://www.fetch-03-no-redirects.cimd.example:PORT`), so scenarios run
 //! concurrently against one set of parties without seeing each other's requests.
+//!
+//! Layout:
+//! - [`file`]: the file format (steps, expectations, `[negative]`).
+//! - [`template`]: placeholders and their bindings.
+//! - [`validate`]: load-time checks.
+//! - [`run`]: the step runner and the evidence it keeps.
+//! - [`assertion`]: `private_key_jwt` client assertions the token step signs.
+//! - [`registration`]: RFC 7591/7592 steps, initial access tokens, the template admin API, and
+//!   which targets can run them.
+//! - [`judge`]: expectations judged against the evidence.
 
 pub mod assertion;
 pub mod file;
 pub mod judge;
+pub mod registration;
 pub mod run;
 pub mod template;
 pub mod validate;
@@ -162,6 +173,19 @@ pub fn policy(
     let json = serde_json::to_value(table).map_err(|e| e.to_string())?;
     let filled = bindings.fill_json(&json).map_err(|e| e.to_string())?;
     reference_as::cimd::policy::EphemeralPolicy::deserialize(filled).map_err(|e| e.to_string())
+}
+
+/// The `[reference_as.registration]` table as JSON members to set over the harness's
+/// registration setup, placeholders filled.
+pub fn registration_settings(
+    table: &toml::Value,
+    bindings: &Bindings,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let json = serde_json::to_value(table).map_err(|e| e.to_string())?;
+    match bindings.fill_json(&json).map_err(|e| e.to_string())? {
+        serde_json::Value::Object(members) => Ok(members),
+        _ => Err("not a table".to_owned()),
+    }
 }
 
 /// Replaces `document = "path"` (here and in `then`) with the fixture file's JSON.

@@ -17,6 +17,7 @@ use url::Url;
 use super::Scenario;
 use super::assertion::{JWT_BEARER, SigningContext};
 use super::file::{AuthorizeStep, ConsentChoice, LoginChoice, PkceChoice, Step, TokenStep};
+use super::registration::{self, DcrSetup, Exchanges};
 use super::template::Bindings;
 use crate::HarnessError;
 use crate::agent::{
@@ -33,6 +34,10 @@ pub struct AsUnderTest {
     pub authorization_endpoint: String,
     /// Token endpoint.
     pub token_endpoint: String,
+    /// RFC 7591 registration endpoint, if the metadata names one.
+    pub registration_endpoint: Option<String>,
+    /// DCR credentials, template and management support (from the target file).
+    pub dcr: DcrSetup,
     /// What a user agent trusts and how it resolves names.
     pub trust: Trust,
 }
@@ -87,10 +92,17 @@ pub enum StepResult {
     Http {
         /// HTTP status.
         status: u16,
+        /// Response headers (lower-case names), in order.
+        headers: Vec<(String, String)>,
         /// Body as JSON (`Null` if not JSON).
         json: serde_json::Value,
         /// Body as text.
         body: String,
+    },
+    /// Registration answers (several when sent concurrently), in completion order.
+    Register {
+        /// The answers.
+        responses: Vec<HttpResponse>,
     },
     /// A route was replaced or time passed.
     Done,
@@ -99,6 +111,29 @@ pub enum StepResult {
         /// Why.
         reason: String,
     },
+}
+
+/// An HTTP answer as a registration step saw it.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers (lower-case names), in order.
+    pub headers: Vec<(String, String)>,
+    /// Body as JSON (`Null` if not JSON).
+    pub json: serde_json::Value,
+    /// Body as text.
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// One executed step.
@@ -154,6 +189,7 @@ pub async fn execute(
         callback: around.callback.to_owned(),
         captured: BTreeMap::new(),
     };
+    registration::bind_target(&mut bindings, target);
     // The scenario's hosts resolve to the metadata host for the user agent too (raw http steps).
     let mut trust = target.trust.clone();
     let ns_suffix = format!(".{}", bindings.ns);
@@ -174,15 +210,22 @@ pub async fn execute(
         }
     }
     let mut ua = UserAgent::new(&trust)?;
+    let exchanges = Exchanges::default();
     let mut records = Vec::new();
     for (index, step) in scenario.file.steps.iter().enumerate() {
-        let result =
-            match run_step(step, target, user, around, &mut bindings, &mut ua, &trust).await {
-                Ok(result) => result,
-                Err(error) => StepResult::Failed {
-                    reason: error.to_string(),
-                },
-            };
+        let context = StepContext {
+            target,
+            user,
+            around,
+            trust: &trust,
+            log: &exchanges,
+        };
+        let result = match run_step(step, context, &mut bindings, &mut ua).await {
+            Ok(result) => result,
+            Err(error) => StepResult::Failed {
+                reason: error.to_string(),
+            },
+        };
         let failed = matches!(result, StepResult::Failed { .. });
         records.push(StepRecord {
             index,
@@ -215,6 +258,7 @@ pub async fn execute(
             detail: json(&x),
         })
         .collect();
+    log.extend(exchanges.events());
     log.extend(host_requests.iter().map(|e| Event {
         seq: e.seq,
         source: "metadata-host",
@@ -260,15 +304,29 @@ fn fill(bindings: &Bindings, text: &str) -> Result<String, HarnessError> {
         .map_err(|e| HarnessError::Scenario(e.to_string()))
 }
 
+/// What every step may use besides the bindings and the user agent.
+#[derive(Clone, Copy)]
+struct StepContext<'a> {
+    target: &'a AsUnderTest,
+    user: &'a TestUser,
+    around: Surroundings<'a>,
+    trust: &'a Trust,
+    log: &'a Exchanges,
+}
+
 async fn run_step(
     step: &Step,
-    target: &AsUnderTest,
-    user: &TestUser,
-    around: Surroundings<'_>,
+    context: StepContext<'_>,
     bindings: &mut Bindings,
     ua: &mut UserAgent,
-    trust: &Trust,
 ) -> Result<StepResult, HarnessError> {
+    let StepContext {
+        target,
+        user,
+        around,
+        trust,
+        log,
+    } = context;
     match step {
         Step::Discover(s) => {
             let url = crate::target::metadata_url(&target.issuer)?;
@@ -284,25 +342,59 @@ async fn run_step(
             }
             authorize(s, target, user, around, bindings, ua).await
         }
-        Step::Token(s) => token(s, target, around, bindings, ua).await,
+        Step::Token(s) => token(s, target, around, bindings, ua, log).await,
         Step::Http(s) => {
             let url = fill(bindings, &s.url)?;
             let method = reqwest::Method::from_bytes(s.method.as_bytes())
                 .map_err(|e| HarnessError::Scenario(format!("method {}: {e}", s.method)))?;
-            let mut request = ua.http().request(method, &url);
+            let mut headers = Vec::new();
             for (name, value) in &s.headers {
-                request = request.header(name, fill(bindings, value)?);
+                headers.push((name.clone(), fill(bindings, value)?));
             }
-            if let Some(body) = &s.body {
-                request = request.body(fill(bindings, body)?);
+            let mut body = s.body.as_deref().map(|b| fill(bindings, b)).transpose()?;
+            if let Some(table) = &s.json {
+                let json = serde_json::to_value(table)
+                    .map_err(|e| HarnessError::Scenario(format!("http json: {e}")))?;
+                let filled = bindings
+                    .fill_json(&json)
+                    .map_err(|e| HarnessError::Scenario(e.to_string()))?;
+                body = Some(filled.to_string());
+                if !headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                {
+                    headers.push(("content-type".to_owned(), "application/json".to_owned()));
+                }
             }
-            let response = request.send().await?;
-            let status = response.status().as_u16();
-            let body = String::from_utf8_lossy(&response.bytes().await?).into_owned();
-            let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
-            capture(bindings, s.id.as_deref(), "status", &status.to_string());
-            Ok(StepResult::Http { status, json, body })
+            let request = registration::Request {
+                method,
+                url,
+                headers,
+                body,
+            };
+            let response = registration::send(ua.http(), &request, log).await?;
+            // Every member is captured: a registration read or update hands out new values.
+            registration::capture_members(bindings, s.id.as_deref(), &response.json);
+            capture(
+                bindings,
+                s.id.as_deref(),
+                "status",
+                &response.status.to_string(),
+            );
+            Ok(StepResult::Http {
+                status: response.status,
+                headers: response.headers,
+                json: response.json,
+                body: response.body,
+            })
         }
+        Step::Register(s) => {
+            registration::register(s, target, bindings, around.fixtures, ua, log).await
+        }
+        Step::InitialAccessToken(s) => {
+            registration::initial_access_token(s, target, bindings, ua, log).await
+        }
+        Step::EditTemplate(s) => registration::edit_template(s, target, bindings, ua, log).await,
         Step::Route(s) => {
             let url = fill(bindings, &s.url)?;
             mount(around, bindings, &url, &s.reply)?;
@@ -405,6 +497,7 @@ async fn token(
     around: Surroundings<'_>,
     bindings: &mut Bindings,
     ua: &UserAgent,
+    log: &Exchanges,
 ) -> Result<StepResult, HarnessError> {
     let mut form: BTreeMap<String, String> = BTreeMap::new();
     let captured = |bindings: &Bindings, step: &str, name: &str| {
@@ -463,28 +556,16 @@ async fn token(
             form.insert(name.clone(), fill(bindings, value)?);
         }
     }
-    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut responses = Vec::new();
-    if s.concurrent <= 1 {
-        responses.push(ua.token(&target.token_endpoint, &pairs).await?);
-    } else {
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..s.concurrent {
-            let ua = ua.clone();
-            let endpoint = target.token_endpoint.clone();
-            let owned: Vec<(String, String)> = form.clone().into_iter().collect();
-            tasks.spawn(async move {
-                let pairs: Vec<(&str, &str)> = owned
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                ua.token(&endpoint, &pairs).await
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            responses.push(done.map_err(|e| HarnessError::Scenario(format!("token task: {e}")))??);
-        }
-    }
+    let basic = match &s.client_secret_basic {
+        Some(b) => Some(registration::basic_authorization(
+            &fill(bindings, &b.client_id)?,
+            &fill(bindings, &b.client_secret)?,
+        )),
+        None => None,
+    };
+    let owned: Vec<(String, String)> = form.clone().into_iter().collect();
+    let responses =
+        send_tokens(ua, &target.token_endpoint, owned, basic, s.concurrent, log).await?;
     let id = s.id.as_deref();
     if let Some(first) = responses
         .iter()
@@ -502,4 +583,34 @@ async fn token(
         }
     }
     Ok(StepResult::Token { responses })
+}
+
+/// Sends one token request, or `concurrent` identical ones at once; answers in completion order.
+async fn send_tokens(
+    ua: &UserAgent,
+    endpoint: &str,
+    owned: Vec<(String, String)>,
+    basic: Option<String>,
+    concurrent: u16,
+    log: &Exchanges,
+) -> Result<Vec<TokenResponse>, HarnessError> {
+    let mut responses = Vec::new();
+    if concurrent <= 1 {
+        responses
+            .push(registration::token_request(ua, endpoint, &owned, basic.as_deref(), log).await?);
+    } else {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..concurrent {
+            let (ua, log) = (ua.clone(), log.clone());
+            let endpoint = endpoint.to_owned();
+            let (owned, basic) = (owned.clone(), basic.clone());
+            tasks.spawn(async move {
+                registration::token_request(&ua, &endpoint, &owned, basic.as_deref(), &log).await
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            responses.push(done.map_err(|e| HarnessError::Scenario(format!("token task: {e}")))??);
+        }
+    }
+    Ok(responses)
 }

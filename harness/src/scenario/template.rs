@@ -2,8 +2,9 @@
 //!
 //! Scenario files never contain ports or real host names: those differ per run and per scenario.
 //! Instead they say `{host:www}` (the origin of virtual host `www` in this scenario's namespace),
-//! `{hostname:www}`, `{ns}` (the namespace's domain), `{issuer}`, `{callback}`, or `{flow.code}`
-//! (a value an earlier step captured). Filling is a single left-to-right pass, so a value that
+//! `{hostname:www}`, `{ns}` (the namespace's domain), `{issuer}`, `{callback}`, `{flow.code}`
+//! (a value an earlier step captured), `{template}` (the target's template software_id) or
+//! `{registration_endpoint}`. Filling is a single left-to-right pass, so a value that
 //! happens to contain braces is never expanded twice.
 
 use std::collections::BTreeMap;
@@ -123,6 +124,12 @@ impl Bindings {
                 captured.insert(format!("{id}.{name}"), format!("<{id}.{name}>"));
             }
         }
+        for name in [
+            super::registration::TEMPLATE,
+            super::registration::REGISTRATION_ENDPOINT,
+        ] {
+            captured.insert(name.to_owned(), format!("<{name}>"));
+        }
         Self {
             ns: "scenario.validate.example".to_owned(),
             hosts_port: 1,
@@ -133,7 +140,9 @@ impl Bindings {
     }
 }
 
-/// The names a step can capture for later steps (`{flow.code}`).
+/// The names a step can capture for later steps (`{flow.code}`). Register, http and
+/// initial_access_token steps capture every top-level string or number member of their JSON
+/// answer; the RFC 7591/7592 names below are the ones scenarios may refer to.
 pub const CAPTURED_NAMES: &[&str] = &[
     "code",
     "state",
@@ -146,6 +155,17 @@ pub const CAPTURED_NAMES: &[&str] = &[
     "refresh_token",
     "status",
     "client_assertion",
+    "client_secret",
+    "client_id_issued_at",
+    "client_secret_expires_at",
+    "registration_access_token",
+    "registration_client_uri",
+    "token_endpoint_auth_method",
+    "client_name",
+    "software_id",
+    "scope",
+    "expires_in",
+    "token_type",
 ];
 
 /// A DNS label: what `{host:…}` accepts.

@@ -98,7 +98,7 @@ fn validate_steps(
         }
     }
     for (index, step) in file.steps.iter().enumerate() {
-        for text in step_strings(step) {
+        for text in super::registration::step_strings(step) {
             if let Err(e) = bindings.fill(&text) {
                 problems.push(format!("step {}: {e}", index + 1));
             }
@@ -108,6 +108,29 @@ fn validate_steps(
                 if let Err(e) = super::build_route(&r.reply, bindings, fixtures) {
                     problems.push(format!("step {}: route: {e}", index + 1));
                 }
+            }
+            Step::Register(r) => {
+                // Dummy bindings name a template, so only the body's own mistakes show.
+                if let Err(e) = super::registration::registration_body(
+                    r,
+                    bindings,
+                    fixtures,
+                    Some("<template>"),
+                ) {
+                    problems.push(format!("step {}: {e}", index + 1));
+                }
+                if r.concurrent == 0 {
+                    problems.push(format!("step {}: concurrent = 0 sends nothing", index + 1));
+                }
+            }
+            Step::Http(h) if h.json.is_some() && h.body.is_some() => {
+                problems.push(format!("step {}: http sets both body and json", index + 1));
+            }
+            Step::EditTemplate(t) if !t.set.is_table() => {
+                problems.push(format!(
+                    "step {}: edit_template.set is not a table",
+                    index + 1
+                ));
             }
             Step::Token(t) => {
                 if let Some(assertion) = &t.client_assertion {
@@ -177,38 +200,24 @@ fn validate_negative(scenario: &Scenario, bindings: &Bindings, problems: &mut Ve
         (None, Some(reason)) if !reason.trim().is_empty() => {}
         _ => problems.push("[negative] needs exactly one of fault or reason".to_owned()),
     }
-    if let Some(Err(e)) = file
-        .reference_as
+    let Some(settings) = &file.reference_as else {
+        return;
+    };
+    if settings.ephemeral_clients.is_none() && settings.registration.is_none() {
+        problems.push("[reference_as] sets neither ephemeral_clients nor registration".to_owned());
+    }
+    if let Some(Err(e)) = settings
+        .ephemeral_clients
         .as_ref()
-        .map(|r| super::policy(&r.ephemeral_clients, bindings))
+        .map(|table| super::policy(table, bindings))
     {
         problems.push(format!("[reference_as.ephemeral_clients]: {e}"));
     }
-}
-
-/// Every placeholder-bearing string of a step.
-fn step_strings(step: &Step) -> Vec<String> {
-    match step {
-        Step::Authorize(s) => {
-            let mut v = vec![s.client_id.clone(), s.redirect_uri.clone()];
-            v.extend(s.scope.clone());
-            v.extend(s.extra.values().cloned());
-            v
-        }
-        Step::Token(s) => {
-            let mut v: Vec<String> = s.form.values().cloned().collect();
-            if let Some(assertion) = &s.client_assertion {
-                v.extend(assertion.strings());
-            }
-            v
-        }
-        Step::Http(s) => {
-            let mut v = vec![s.url.clone()];
-            v.extend(s.headers.values().cloned());
-            v.extend(s.body.clone());
-            v
-        }
-        Step::Route(s) => vec![s.url.clone()],
-        Step::Discover(_) | Step::Wait(_) => Vec::new(),
+    if let Some(Err(e)) = settings
+        .registration
+        .as_ref()
+        .map(|table| super::registration_settings(table, bindings))
+    {
+        problems.push(format!("[reference_as.registration]: {e}"));
     }
 }
