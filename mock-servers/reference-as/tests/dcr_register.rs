@@ -470,3 +470,51 @@ async fn the_initial_token_faults_register_without_a_token_and_reuse_one() {
         assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
     }
 }
+
+#[tokio::test]
+async fn over_https_registration_and_management_use_https_uris() {
+    let ca = metadata_host::TestCa::generate("dcr https test CA").unwrap();
+    let mut config = reference_as::Config::default();
+    "as.example".clone_into(&mut config.public_host);
+    config.registration.enabled = true;
+    config.registration.access = RegistrationAccess::Open;
+    let server = reference_as::spawn(config, Some(ca.server_config()))
+        .await
+        .unwrap();
+    let api = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).unwrap()])
+        .resolve("as.example", server.addr())
+        .no_proxy()
+        .build()
+        .unwrap();
+    let metadata: Value = api
+        .get(server.metadata_url())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoint = metadata["registration_endpoint"].as_str().unwrap();
+    assert_eq!(
+        endpoint,
+        format!("https://as.example:{}/register", server.addr().port())
+    );
+    let response = api
+        .post(endpoint)
+        .json(&json!({ "redirect_uris": [LOOPBACK] }))
+        .send()
+        .await
+        .unwrap();
+    let info = Answer::of(response).await;
+    assert_eq!(info.status, StatusCode::CREATED, "{}", info.body);
+    let uri = info.str("registration_client_uri");
+    assert!(uri.starts_with(&format!("{endpoint}/dcr-")), "{uri}");
+    let read = api
+        .get(uri)
+        .bearer_auth(info.str("registration_access_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+}

@@ -280,3 +280,39 @@ async fn with_frozen_copies_a_template_edit_does_not_reach_instances() {
     let (status, body) = client_credentials(&world, &info, "mcp").await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[tokio::test]
+async fn an_instance_signs_in_only_with_the_authenticators_its_template_allows_now() {
+    let world = world(&[]).await;
+    let info = instance(&world, json!({})).await;
+    let client = server_support::Client {
+        client_id: info.str("client_id").to_owned(),
+        redirect_uri: LOOPBACK.to_owned(),
+    };
+    edit_template(&world, |t| t["authenticators"] = json!(["password"])).await;
+    let started = world.authorize_client(&client, &Pkce::new(), &[]).await;
+    let login = world.follow(&started).await.text().await.unwrap();
+    let refused = world
+        .submit(&login, "email-form", &[("email", server_support::EMAIL)])
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.unwrap();
+    let description = element_text(&html, "error_description").unwrap();
+    assert!(description.ends_with("(CUR-07)"), "{description}");
+
+    let signed_in = world
+        .submit(
+            &login,
+            "password-form",
+            &[
+                ("username", server_support::USERNAME),
+                ("password", server_support::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        signed_in.status(),
+        StatusCode::SEE_OTHER,
+        "password still allowed"
+    );
+}

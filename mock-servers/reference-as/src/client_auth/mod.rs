@@ -2,8 +2,8 @@
 //! (`none`, `client_secret_basic`, `client_secret_post`, `private_key_jwt`).
 //!
 //! A client is either *ephemeral* (a URL client_id whose metadata document the resolver fetched)
-//! or *registered* (configured by the operator today; dynamically registered clients will join
-//! the same [`RegisteredClient`] shape, see [`ClientDirectory`]). Endpoints see one [`Client`]
+//! or *registered* (configured by the operator, or registered dynamically through
+//! [`crate::dcr`]; both are [`RegisteredClient`]s, see [`ClientDirectory`]). Endpoints see one [`Client`]
 //! whatever its origin, and [`ClientAuthenticator::authenticate`] turns the credentials of a token
 //! request into that client or into a precise `invalid_client` refusal. The rules: exactly one
 //! authentication method per request (RFC 6749 §2.3), the one the client registered; a client
@@ -91,7 +91,7 @@ impl fmt::Display for TokenAuthMethod {
 pub enum Client {
     /// A URL client_id with a validated metadata document (CIMD).
     Ephemeral(Arc<ClientMetadata>),
-    /// A client the operator (or, later, dynamic registration) registered.
+    /// A client the operator configured or dynamic registration registered.
     Registered(Arc<RegisteredClient>),
 }
 
@@ -178,8 +178,9 @@ impl Client {
 }
 
 /// Where clients are looked up: URL client IDs through the CIMD resolver, everything else in the
-/// registered clients. A dynamic-registration store plugs in next to `registered`: its clients
-/// are [`RegisteredClient`]s too, so endpoints and authentication need no change.
+/// configured clients, then in dynamic registration's database (read at every lookup, so
+/// template edits and deletions apply at once). Both kinds are [`RegisteredClient`]s, so
+/// endpoints and authentication treat them alike.
 #[derive(Debug, Default)]
 pub struct ClientDirectory {
     registered: HashMap<String, Arc<RegisteredClient>>,

@@ -1,4 +1,5 @@
-//! Registered clients: the operator's `[[clients]]` today, dynamically registered ones later.
+//! Registered clients: the operator's `[[clients]]` and, built by [`crate::dcr`], dynamically
+//! registered ones.
 //!
 //! Client IDs of registered clients never look like URLs (no `https://` prefix), so they can never
 //! collide with ephemeral clients. Secrets are kept only as hashes, in one of two encodings:

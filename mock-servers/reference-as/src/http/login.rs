@@ -255,6 +255,24 @@ async fn form_request(
             )),
         ));
     }
+    // CUR-07: an instance of a registration template signs in only as its template allows,
+    // read now, so a template edit applies to requests already under way.
+    if let Some(registry) = state.clients.registry()
+        && !state.fault(Fault::OfferAllAuthenticators)
+    {
+        match registry.authenticators(&found.1.client_id).await {
+            Ok(Some(allowed)) if !allowed.iter().any(|a| a == authenticator) => {
+                return Err(state.error_page(
+                    StatusCode::BAD_REQUEST,
+                    &OAuthError::invalid_request(format!(
+                        "sign-in method {authenticator:?} is not enabled for this application:                          its registration template does not allow it (CUR-07)"
+                    )),
+                ));
+            }
+            Ok(_) => {}
+            Err(error) => return Err(state.fail(&error)),
+        }
+    }
     Ok(found)
 }
 
