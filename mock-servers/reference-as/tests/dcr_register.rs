@@ -55,6 +55,32 @@ async fn the_registration_endpoint_is_advertised_and_served_only_when_enabled() 
 }
 
 #[tokio::test]
+async fn discovery_lists_the_methods_and_grants_registered_clients_may_use() {
+    let world = World::start_with(|c| {
+        c.registration.enabled = true;
+        c.registration.access = RegistrationAccess::Open;
+    })
+    .await;
+    let metadata = discovery(&world).await;
+    let listed = |name: &str, value: &str| {
+        metadata[name]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == value)
+    };
+    assert!(listed(
+        "token_endpoint_auth_methods_supported",
+        "client_secret_post"
+    ));
+    assert!(listed(
+        "token_endpoint_auth_methods_supported",
+        "client_secret_basic"
+    ));
+    assert!(listed("grant_types_supported", "client_credentials"));
+}
+
+#[tokio::test]
 async fn an_initial_access_token_registers_one_client_and_is_refused_afterwards() {
     let world = start(|_| {}).await;
     let (status, body) = token_basic(

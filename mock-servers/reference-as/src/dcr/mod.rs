@@ -222,6 +222,31 @@ impl Registry {
         &self.config
     }
 
+    /// Whether a client registered here may use `method`, for discovery: any method with plain
+    /// registration, else a configured template's (templates created through the admin API are
+    /// not advertised).
+    pub fn offers_method(&self, method: TokenAuthMethod) -> bool {
+        self.config.enabled
+            && (self.config.plain
+                || self
+                    .config
+                    .templates
+                    .iter()
+                    .any(|t| t.token_endpoint_auth_method == method))
+    }
+
+    /// Whether a client registered here may use `grant_type`, for discovery (as
+    /// [`Registry::offers_method`]).
+    pub fn offers_grant(&self, grant_type: &str) -> bool {
+        self.config.enabled
+            && (self.config.plain && metadata::GRANT_TYPES.contains(&grant_type)
+                || self
+                    .config
+                    .templates
+                    .iter()
+                    .any(|t| t.grant_types.iter().any(|g| g == grant_type)))
+    }
+
     /// Whether `fault` is switched on.
     fn fault(&self, fault: Fault) -> bool {
         self.faults.on(fault)

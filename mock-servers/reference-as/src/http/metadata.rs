@@ -102,6 +102,10 @@ fn grant_types(state: &AppState) -> Vec<&'static str> {
         matches!(*grant, "authorization_code" | "refresh_token")
             || (policy.enabled && policy.capabilities.iter().any(|c| c == grant))
             || state.clients.registered().any(|c| c.has_grant_type(grant))
+            || state
+                .clients
+                .registry()
+                .is_some_and(|r| r.offers_grant(grant))
     })
     .collect()
 }
@@ -124,7 +128,12 @@ fn auth_methods(state: &AppState) -> Vec<TokenAuthMethod> {
             TokenAuthMethod::PrivateKeyJwt => ephemeral(AuthMethod::PrivateKeyJwt),
             _ => false,
         };
-        by_policy || state.clients.registered().any(|c| c.auth_method == *method)
+        by_policy
+            || state.clients.registered().any(|c| c.auth_method == *method)
+            || state
+                .clients
+                .registry()
+                .is_some_and(|r| r.offers_method(*method))
     })
     .collect()
 }
