@@ -140,7 +140,7 @@ fn cache_hit(c: &mut Criterion) {
     let cache = HttpCache::new("bench", &EphemeralPolicy::default().cache, &faults);
     let stored = world
         .rt
-        .block_on(cache.get(&client_id, move |_validators| async move {
+        .block_on(cache.get(url.shared(), move |_validators| async move {
             Ok(Loaded::Body {
                 value: meta,
                 headers: HeaderMap::new(),

@@ -80,8 +80,9 @@ async fn name(resolver: &ClientResolver, client_id: &str) -> String {
         .await
         .unwrap()
         .client_name
-        .clone()
+        .as_deref()
         .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]

@@ -15,11 +15,12 @@
 //! and every concurrent caller awaits that same fetch, so N concurrent requests for one client
 //! make one request to its host, and a caller that gives up (a closed browser) does not cancel
 //! the fetch the others wait for. Memory is bounded by entries and by estimated bytes at once
-//! (one moka weigher). Eviction is moka's TinyLFU admission with LRU eviction, which also keeps
-//! a flood of one-time client IDs from flushing the clients in regular use. Freshness is this
-//! module's own check on every hit, so entries carry no store-level expiry (it would cost every
-//! hit a timer-wheel update): a stale entry stays until it is revalidated, replaced or evicted.
-//! Every step is counted in [`CacheMetrics`].
+//! (one weigher). The store is `quick_cache`'s sharded map: a hit takes one shard's read lock and
+//! sets a reference bit, with no allocation and no queue of reads to replay, and its CLOCK-PRO
+//! eviction admits new keys on probation, which keeps a flood of one-time client IDs from
+//! flushing the clients in regular use. Freshness is this module's own check on every hit, so
+//! entries carry no store-level expiry: a stale entry stays until it is revalidated, replaced or
+//! evicted. Every step is counted in [`CacheMetrics`].
 //!
 //! Faults switch single rules off where they are enforced here: `never-cache`, `never-refetch`,
 //! `ignore-no-store`, `ignore-max-age`, `no-revalidation`, `no-coalescing` and
@@ -38,7 +39,7 @@ use http::header::{
 };
 use http::{StatusCode, request, response};
 use http_cache_semantics::{AfterResponse, CacheOptions, CachePolicy};
-use moka::notification::RemovalCause;
+use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
 
 use super::policy::CacheSettings;
 use super::resolver::ResolveError;
@@ -50,15 +51,16 @@ use crate::net::Validators;
 /// `Instant` arithmetic far from overflow.
 const FOREVER: Duration = Duration::from_hours(365 * 24);
 
-/// Resident bytes per body byte of the parsed value. Measured: a 385-byte document parses into
-/// about 3,000 bytes of `ClientMetadata` (typed members plus the whole JSON map), so 8; JSON
-/// values cost about the same.
+/// Resident bytes per body byte of the parsed value, the larger of the two kinds cached.
+/// Measured: a 390-byte metadata document keeps about 790 bytes of `ClientMetadata` (typed members
+/// only), twice its body; a JSON key set keeps 3 to 9 times its body as a `serde_json::Value`
+/// (226 bytes: 1,976; 1,085 bytes: 3,400), so 8.
 const PARSED_BYTES_PER_BODY_BYTE: usize = 8;
 
-/// Bytes counted per entry on top of its key, parsed value and kept headers: the entry and the
-/// store's bookkeeping (measured at about 750; the estimate is for the byte bound, which is about
-/// orders of magnitude, not exact accounting).
-const ENTRY_OVERHEAD: usize = 768;
+/// Bytes counted per entry on top of its key, parsed value and kept headers: the entry's slot in
+/// the store and the store's index (measured at about 70 per entry; the estimate is for the byte
+/// bound, which is about orders of magnitude, not exact accounting).
+const ENTRY_OVERHEAD: usize = 128;
 
 /// The response headers a stale entry keeps: what RFC 9111 needs to merge a 304 and compute the
 /// refreshed lifetime. Everything else is dropped at once.
@@ -97,14 +99,15 @@ pub struct Failure {
     pub error: ResolveError,
 }
 
-/// One stored response.
-#[derive(Debug)]
+/// One stored response. Cloned out of the store on every lookup, so everything in it is cheap to
+/// copy (the value is an `Arc` in practice).
+#[derive(Debug, Clone)]
 struct Entry<V> {
     value: V,
     /// Served without asking the host until then.
     fresh_until: Instant,
     /// What a conditional request and a 304 merge need; only for entries with a validator.
-    revalidation: Option<Box<Kept>>,
+    revalidation: Option<Arc<Kept>>,
     /// The length of the body the value was read from (the body itself is not kept).
     body_bytes: u32,
     /// The estimated size the byte bound counts.
@@ -333,6 +336,70 @@ fn parts(status: StatusCode, headers: HeaderMap) -> response::Parts {
 /// A fetch in progress that concurrent callers share.
 type Flight<V> = Shared<BoxFuture<'static, Result<V, ResolveError>>>;
 
+/// The store: entries by URL, weighed by [`EntryWeight`], evictions counted by [`Evictions`].
+type Store<V> =
+    quick_cache::sync::Cache<Arc<str>, Entry<V>, EntryWeight, DefaultHashBuilder, Evictions>;
+
+/// An entry's weight for the byte bound: its estimate, and at least the floor that makes the byte
+/// bound an entry bound too.
+#[derive(Debug, Clone, Copy)]
+struct EntryWeight {
+    floor: u64,
+}
+
+impl<V> Weighter<Arc<str>, Entry<V>> for EntryWeight {
+    fn weight(&self, _key: &Arc<str>, entry: &Entry<V>) -> u64 {
+        u64::from(entry.weight).max(self.floor)
+    }
+}
+
+/// Counts entries the bounds pushed out (never replacements or removals, which the store does not
+/// report as evictions).
+#[derive(Debug, Clone)]
+struct Evictions(Arc<CacheMetrics>);
+
+impl<V> Lifecycle<Arc<str>, Entry<V>> for Evictions {
+    type RequestState = ();
+
+    fn on_evict(&self, (): &mut (), _key: Arc<str>, _entry: Entry<V>) {
+        self.0.evicted_for_size();
+    }
+}
+
+/// The most shards of the store: readers of different shards never meet.
+const MAX_SHARDS: u64 = 16;
+
+/// The least byte bound per shard. Each shard enforces an equal part of the bound on its own, so
+/// a part must hold many entries, even documents at the fetch cap, or a small cache would refuse
+/// what fits in its total.
+const MIN_SHARD_BYTES: u64 = 1 << 20;
+
+/// A store for `max_bytes` of [`EntryWeight`]. The capacity is rounded down to a multiple of the
+/// shard count, so the shards' equal parts never add up to more than the bound.
+fn new_store<V: Clone>(
+    settings: &CacheSettings,
+    weight: EntryWeight,
+    metrics: &Arc<CacheMetrics>,
+) -> Store<V> {
+    let wanted = (settings.max_bytes / MIN_SHARD_BYTES).clamp(1, MAX_SHARDS);
+    // A power of two, as the store requires: the largest not above `wanted`.
+    let shards = 1 << wanted.ilog2();
+    let options = OptionsBuilder::new()
+        .shards(usize::try_from(shards).unwrap_or(1))
+        // Sizes the record of recently evicted keys and how many shards are worth it; nothing is
+        // allocated up front.
+        .estimated_items_capacity(usize::try_from(settings.max_entries).unwrap_or(usize::MAX))
+        .weight_capacity(settings.max_bytes - settings.max_bytes % shards)
+        .build()
+        .expect("both capacities are set");
+    Store::with_options(
+        options,
+        weight,
+        DefaultHashBuilder::default(),
+        Evictions(metrics.clone()),
+    )
+}
+
 /// An HTTP cache of validated values of type `V`, keyed by URL; cheap to clone (shared state).
 pub struct HttpCache<V> {
     inner: Arc<Inner<V>>,
@@ -341,10 +408,11 @@ pub struct HttpCache<V> {
 struct Inner<V> {
     name: &'static str,
     rules: Rules,
-    store: moka::sync::Cache<Arc<str>, Arc<Entry<V>>>,
+    store: Store<V>,
     flights: Mutex<HashMap<Arc<str>, Flight<V>>>,
-    /// Failed loads; kept only with the `cache-fetch-errors` fault, which breaks CIMD-CACHE-03.
-    failures: Option<moka::sync::Cache<Arc<str>, ResolveError>>,
+    /// Failed loads and until when they are served; kept only with the `cache-fetch-errors`
+    /// fault, which breaks CIMD-CACHE-03.
+    failures: Option<quick_cache::sync::Cache<Arc<str>, (ResolveError, Instant)>>,
     metrics: Arc<CacheMetrics>,
 }
 
@@ -356,12 +424,12 @@ impl<V> Clone for HttpCache<V> {
     }
 }
 
-impl<V> std::fmt::Debug for HttpCache<V> {
+impl<V: Clone> std::fmt::Debug for HttpCache<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpCache")
             .field("name", &self.inner.name)
-            .field("entries", &self.inner.store.entry_count())
-            .field("weighted_bytes", &self.inner.store.weighted_size())
+            .field("entries", &self.inner.store.len())
+            .field("weighted_bytes", &self.inner.store.weight())
             .finish_non_exhaustive()
     }
 }
@@ -389,25 +457,14 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
     pub fn new(name: &'static str, settings: &CacheSettings, faults: &Faults) -> Self {
         let rules = Rules::new(settings, faults);
         let metrics = Arc::new(CacheMetrics::default());
-        let evictions = metrics.clone();
-        let floor = rules.weight_floor;
-        let store = moka::sync::Cache::builder()
-            .name(name)
-            .max_capacity(settings.max_bytes)
-            .weigher(move |_key: &Arc<str>, entry: &Arc<Entry<V>>| {
-                u32::try_from(u64::from(entry.weight).max(floor)).unwrap_or(u32::MAX)
-            })
-            .eviction_listener(move |_key, _entry, cause| {
-                if cause == RemovalCause::Size {
-                    evictions.evicted_for_size();
-                }
-            })
-            .build();
+        let weight = EntryWeight {
+            floor: rules.weight_floor,
+        };
+        let store = new_store(settings, weight, &metrics);
         let failures = faults.on(Fault::CacheFetchErrors).then(|| {
-            moka::sync::Cache::builder()
-                .max_capacity(settings.max_entries)
-                .time_to_live(rules.default_ttl.max(Duration::from_secs(1)))
-                .build()
+            quick_cache::sync::Cache::new(
+                usize::try_from(settings.max_entries).unwrap_or(usize::MAX),
+            )
         });
         Self {
             inner: Arc::new(Inner {
@@ -424,6 +481,7 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
     /// The value stored for `key` if it is fresh (counted as a hit); `None` otherwise (not
     /// counted: the caller goes on to [`HttpCache::get`]).
     pub fn fresh(&self, key: &str) -> Option<V> {
+        // One shard read lock and a clone of the entry (reference counts only).
         let entry = self.inner.store.get(key)?;
         if Instant::now() < entry.fresh_until {
             self.inner.metrics.hit();
@@ -435,18 +493,24 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
 
     /// The value for `key`: fresh from the store, or from `load`, which gets the stale entry's
     /// validators (empty for a miss) and performs one request. Concurrent callers for one key
-    /// share one load; only a valid, storable answer is stored.
-    pub async fn get<L, F>(&self, key: &str, load: L) -> Result<V, ResolveError>
+    /// share one load; only a valid, storable answer is stored. A stored entry keeps `key`
+    /// itself, so a key that shares its string with the value (a [`ClientIdUrl`] in the
+    /// metadata) costs no second copy.
+    ///
+    /// [`ClientIdUrl`]: super::ClientIdUrl
+    pub async fn get<L, F>(&self, key: impl Into<Arc<str>>, load: L) -> Result<V, ResolveError>
     where
         L: FnOnce(Validators) -> F + Send + 'static,
         F: Future<Output = Result<Loaded<V>, Failure>> + Send + 'static,
     {
+        let key = key.into();
         if let Some(failures) = &self.inner.failures
-            && let Some(error) = failures.get(key)
+            && let Some((error, until)) = failures.get(&*key)
+            && Instant::now() < until
         {
             return Err(error);
         }
-        if let Some(value) = self.fresh(key) {
+        if let Some(value) = self.fresh(&key) {
             return Ok(value);
         }
         self.inner.metrics.miss();
@@ -455,25 +519,25 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
 
     /// As [`HttpCache::get`], but asks the host even when the stored value is fresh (a
     /// conditional request if it has a validator). Joins a request already in flight.
-    pub async fn reload<L, F>(&self, key: &str, load: L) -> Result<V, ResolveError>
+    pub async fn reload<L, F>(&self, key: impl Into<Arc<str>>, load: L) -> Result<V, ResolveError>
     where
         L: FnOnce(Validators) -> F + Send + 'static,
         F: Future<Output = Result<Loaded<V>, Failure>> + Send + 'static,
     {
         self.inner.metrics.miss();
-        self.fly(key, load, true).await
+        self.fly(key.into(), load, true).await
     }
 
     /// Joins the flight for `key`, or starts it (unless, and not `forced`, a flight landed a
     /// fresh value meanwhile).
-    async fn fly<L, F>(&self, key: &str, load: L, forced: bool) -> Result<V, ResolveError>
+    async fn fly<L, F>(&self, key: Arc<str>, load: L, forced: bool) -> Result<V, ResolveError>
     where
         L: FnOnce(Validators) -> F + Send + 'static,
         F: Future<Output = Result<Loaded<V>, Failure>> + Send + 'static,
     {
         if self.inner.rules.no_coalescing {
             // The `no-coalescing` fault: every miss fetches for itself.
-            return self.refresh(Arc::from(key), load).await;
+            return self.refresh(key, load).await;
         }
         let (flight, start) = {
             let mut flights = self
@@ -481,11 +545,11 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
                 .flights
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if let Some(flight) = flights.get(key) {
+            if let Some(flight) = flights.get(&*key) {
                 self.inner.metrics.coalesced();
                 (flight.clone(), None)
             } else if !forced
-                && let Some(entry) = self.inner.store.get(key)
+                && let Some(entry) = self.inner.store.get(&*key)
                 && Instant::now() < entry.fresh_until
             {
                 // A flight landed between the lookup above and taking the lock.
@@ -507,7 +571,6 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
                 }
                 .boxed()
                 .shared();
-                let key: Arc<str> = Arc::from(key);
                 flights.insert(key.clone(), flight.clone());
                 (flight, Some((key, done)))
             }
@@ -588,9 +651,11 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
             // CIMD-CACHE-03/04: nothing of a failure is kept, and a stale entry whose host now
             // fails is not kept either (it is never served stale).
             self.inner.metrics.failure(reason);
-            self.inner.store.invalidate(&*key);
+            self.inner.store.remove(&*key);
             if let Some(failures) = &self.inner.failures {
-                failures.insert(key, error.clone());
+                let until =
+                    Instant::now() + self.inner.rules.default_ttl.max(Duration::from_secs(1));
+                failures.insert(key, (error.clone(), until));
             }
             error
         })
@@ -675,13 +740,13 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
         let rules = &self.inner.rules;
         let has_validator = headers.contains_key(ETAG) || headers.contains_key(LAST_MODIFIED);
         let revalidation = (has_validator && !rules.no_revalidation)
-            .then(|| Box::new(Kept::from_response(headers, now)));
+            .then(|| Arc::new(Kept::from_response(headers, now)));
         let worth_keeping = match lifetime {
             None => false,
             Some(lifetime) => !lifetime.is_zero() || revalidation.is_some(),
         };
         let Some(lifetime) = lifetime.filter(|_| worth_keeping && !rules.never_store) else {
-            self.inner.store.invalidate(&**key);
+            self.inner.store.remove(&**key);
             return;
         };
         let fresh_until = Instant::now() + lifetime;
@@ -696,18 +761,16 @@ impl<V: Clone + Send + Sync + 'static> HttpCache<V> {
             body_bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
             weight: u32::try_from(estimate).unwrap_or(u32::MAX),
         };
-        self.inner.store.insert(key.clone(), Arc::new(entry));
+        self.inner.store.insert(key.clone(), entry);
     }
 
-    /// The counters and the current size (pending evictions are processed first, so the
-    /// eviction counters are up to date).
+    /// The counters and the current size.
     pub fn report(&self) -> CacheReport {
-        self.inner.store.run_pending_tasks();
         CacheReport {
             name: self.inner.name,
             counts: self.inner.metrics.snapshot(),
-            entries: self.inner.store.entry_count(),
-            weighted_bytes: self.inner.store.weighted_size(),
+            entries: u64::try_from(self.inner.store.len()).unwrap_or(u64::MAX),
+            weighted_bytes: self.inner.store.weight(),
         }
     }
 }

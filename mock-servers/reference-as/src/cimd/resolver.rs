@@ -146,8 +146,9 @@ impl ClientResolver {
             self.policy.clone(),
             self.faults.clone(),
         );
+        // Keyed by the URL's own string: the entry and its metadata share one copy.
         self.documents
-            .get(raw_client_id, move |validators| async move {
+            .get(url.shared(), move |validators| async move {
                 load_document(&fetcher, &policy, &faults, &url, &validators).await
             })
             .await

@@ -25,6 +25,7 @@
 //! - At most [`MAX_CLIENT_ID_LEN`] bytes; the lint warns above [`SHORT_CLIENT_ID_LEN`] (CIMD-URL-09).
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::{Finding, Findings, Issues, quote};
 use crate::faults::{Fault, Faults};
@@ -35,10 +36,11 @@ pub const MAX_CLIENT_ID_LEN: usize = 2048;
 /// Above this many bytes the lint warns that the URL is not short (CIMD-URL-09; Auth0's limit).
 pub const SHORT_CLIENT_ID_LEN: usize = 120;
 
-/// A client_id that passed the URL rules, kept exactly as received (never normalised).
+/// A client_id that passed the URL rules, kept exactly as received (never normalised). Clones
+/// share one copy of the string (the metadata cache keys its entry by that same copy).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientIdUrl {
-    raw: String,
+    raw: Arc<str>,
     host: String,
     port: Option<u16>,
 }
@@ -56,7 +58,7 @@ impl ClientIdUrl {
         }
         match analysis.host {
             Some(host) => Ok(Self {
-                raw: raw.to_owned(),
+                raw: Arc::from(raw),
                 host,
                 port: analysis.port,
             }),
@@ -71,6 +73,11 @@ impl ClientIdUrl {
     /// The client_id exactly as the client sent it.
     pub fn as_str(&self) -> &str {
         &self.raw
+    }
+
+    /// The client_id as a shared string: another handle on this URL's one copy.
+    pub fn shared(&self) -> Arc<str> {
+        self.raw.clone()
     }
 
     /// The host in lower case, without the port. An IPv6 literal (only reachable with the
