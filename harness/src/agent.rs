@@ -357,9 +357,20 @@ impl UserAgent {
         login: &Login,
         consent: Consent,
     ) -> Result<Walk, HarnessError> {
-        let as_origin = authorize_url.origin();
-        let mut pages = Vec::new();
-        let mut current = self.get(authorize_url).await?;
+        let first = self.get(authorize_url).await?;
+        self.walk_from(first, Vec::new(), login, consent).await
+    }
+
+    /// Walks on from `current`, a page of the AS the browser is on, as [`UserAgent::authorize`]
+    /// does; `pages` are those seen before it (they stay first in the walk).
+    pub async fn walk_from(
+        &self,
+        mut current: Page,
+        mut pages: Vec<Page>,
+        login: &Login,
+        consent: Consent,
+    ) -> Result<Walk, HarnessError> {
+        let as_origin = current.url.origin();
         let outcome = loop {
             pages.push(current.clone());
             if pages.len() > MAX_STEPS {

@@ -91,6 +91,8 @@ pub enum Step {
     InitialAccessToken(InitialAccessTokenStep),
     /// Change a template through the reference AS's admin API (reference AS only).
     EditTemplate(EditTemplateStep),
+    /// An RFC 8628 device authorization, and optionally the person approving it.
+    Device(super::device::DeviceStep),
 }
 
 impl Step {
@@ -104,6 +106,7 @@ impl Step {
             Step::Register(s) => s.id.as_deref(),
             Step::InitialAccessToken(s) => s.id.as_deref(),
             Step::EditTemplate(s) => s.id.as_deref(),
+            Step::Device(s) => s.id.as_deref(),
             Step::Route(_) | Step::Wait(_) => None,
         }
     }
@@ -120,6 +123,7 @@ impl Step {
             Step::Register(_) => "register",
             Step::InitialAccessToken(_) => "initial_access_token",
             Step::EditTemplate(_) => "edit_template",
+            Step::Device(_) => "device",
         }
     }
 }

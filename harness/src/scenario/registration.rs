@@ -682,6 +682,7 @@ pub fn step_strings(step: &Step) -> Vec<String> {
             toml_strings(&s.set, &mut v);
             v
         }
+        Step::Device(s) => s.strings(),
         Step::Discover(_) | Step::Wait(_) => Vec::new(),
     }
 }

@@ -395,6 +395,7 @@ async fn run_step(
             registration::initial_access_token(s, target, bindings, ua, log).await
         }
         Step::EditTemplate(s) => registration::edit_template(s, target, bindings, ua, log).await,
+        Step::Device(s) => super::device::run(s, target, user, around, bindings, ua, log).await,
         Step::Route(s) => {
             let url = fill(bindings, &s.url)?;
             mount(around, bindings, &url, &s.reply)?;

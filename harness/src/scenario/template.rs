@@ -166,6 +166,11 @@ pub const CAPTURED_NAMES: &[&str] = &[
     "scope",
     "expires_in",
     "token_type",
+    "device_code",
+    "user_code",
+    "verification_uri",
+    "verification_uri_complete",
+    "interval",
 ];
 
 /// A DNS label: what `{host:…}` accepts.
