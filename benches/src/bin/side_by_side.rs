@@ -292,7 +292,7 @@ async fn run(args: &Args, state: &Path) -> anyhow::Result<String> {
         plain: DocumentServer::http().await?,
         ca_file: state.join(mock_kit::ca::CA_CERT_FILE),
     };
-    let client = load::client(args.concurrency.iter().copied().max().unwrap_or(1))?;
+    let client = load::Client::new();
 
     let reference = match start_reference(args, &documents, state) {
         Ok(server) => measure(args, &client, &documents, server).await,
@@ -466,7 +466,7 @@ fn millis(d: Duration) -> f64 {
 
 /// One measured run with the server's and the driver's CPU use and the server's RSS after it.
 async fn measured_run(
-    client: &reqwest::Client,
+    client: &load::Client,
     server: &Server,
     plan: Plan,
     url: impl Fn(usize) -> String + Send + Sync + 'static,
@@ -540,7 +540,7 @@ async fn wait_for_quiet() -> anyhow::Result<()> {
 /// request succeeded.
 async fn warm_up(
     args: &Args,
-    client: &reqwest::Client,
+    client: &load::Client,
     url: impl Fn(usize) -> String + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
     let plan = Plan {
@@ -559,7 +559,7 @@ async fn warm_up(
 
 async fn measure(
     args: &Args,
-    client: &reqwest::Client,
+    client: &load::Client,
     documents: &Documents,
     server: Server,
 ) -> ServerResult {
@@ -572,7 +572,7 @@ async fn measure(
 
 async fn measure_server(
     args: &Args,
-    client: &reqwest::Client,
+    client: &load::Client,
     documents: &Documents,
     server: &Server,
 ) -> anyhow::Result<Measured> {
@@ -610,7 +610,7 @@ async fn measure_server(
 /// One server's measurements and what they need.
 struct Bench<'a> {
     args: &'a Args,
-    client: &'a reqwest::Client,
+    client: &'a load::Client,
     documents: &'a Documents,
     server: &'a Server,
     /// Part of every client host name, so the two servers never share a client ID.
