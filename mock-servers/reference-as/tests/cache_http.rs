@@ -79,8 +79,7 @@ async fn name(resolver: &ClientResolver, client_id: &str) -> String {
         .resolve(client_id)
         .await
         .unwrap()
-        .client_name
-        .as_deref()
+        .client_name()
         .unwrap()
         .to_owned()
 }

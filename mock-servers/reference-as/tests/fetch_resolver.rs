@@ -100,7 +100,7 @@ async fn resolves_a_valid_document_and_serves_it_from_the_cache() {
     let client_id = setup.client_id(HOST, "/c.json");
     let meta = resolver.resolve(&client_id).await.unwrap();
     assert_eq!(meta.client_id.as_str(), client_id);
-    assert_eq!(meta.client_name.as_deref(), Some("Resolver test client"));
+    assert_eq!(meta.client_name(), Some("Resolver test client"));
     assert_eq!(meta.token_endpoint_auth_method, AuthMethod::None);
     let again = resolver.resolve(&client_id).await.unwrap();
     assert!(Arc::ptr_eq(&meta, &again));

@@ -52,8 +52,8 @@ use crate::net::Validators;
 const FOREVER: Duration = Duration::from_hours(365 * 24);
 
 /// Resident bytes per body byte of the parsed value, the larger of the two kinds cached.
-/// Measured: a 390-byte metadata document keeps about 790 bytes of `ClientMetadata` (typed members
-/// only), twice its body; a JSON key set keeps 3 to 9 times its body as a `serde_json::Value`
+/// Measured: a 390-byte metadata document keeps about 400 bytes of `ClientMetadata` (typed members,
+/// strings in one buffer); a JSON key set keeps 3 to 9 times its body as a `serde_json::Value`
 /// (226 bytes: 1,976; 1,085 bytes: 3,400), so 8.
 const PARSED_BYTES_PER_BODY_BYTE: usize = 8;
 

@@ -67,38 +67,186 @@ pub enum ApplicationType {
     Native,
 }
 
-/// A validated client metadata document: the members the server acts on after validation, each
-/// as a boxed slice (a cache holds one per client, so no spare capacity and no parsed JSON map is
-/// kept; unknown and unused members were checked and are dropped).
-#[derive(Debug, Clone, serde::Serialize)]
+/// A validated client metadata document: the members the server acts on after validation.
+///
+/// A cache holds one per client, so it is kept small: no parsed JSON map (unknown members, and
+/// those that are only checked, like `logo_uri`, are dropped once validated), and the string
+/// members share one buffer, read through methods, instead of taking one allocation each.
+#[derive(Clone)]
 pub struct ClientMetadata {
     /// The URL the document was fetched from (its `client_id` equals it byte for byte).
     pub client_id: ClientIdUrl,
-    /// `client_name`, if any.
-    pub client_name: Option<Box<str>>,
-    /// `redirect_uris`, exactly as written.
-    pub redirect_uris: Box<[Box<str>]>,
-    /// `grant_types` (default `["authorization_code"]`).
-    pub grant_types: Box<[Box<str>]>,
-    /// `response_types` (default `["code"]`).
-    pub response_types: Box<[Box<str>]>,
     /// `token_endpoint_auth_method` (default `none`, see the module docs).
     pub token_endpoint_auth_method: AuthMethod,
-    /// `token_endpoint_auth_signing_alg`: the one algorithm the client signs assertions with, if
-    /// it pins one.
-    pub token_endpoint_auth_signing_alg: Option<Box<str>>,
-    /// `scope`: the space-separated scopes the client may ask for, if it limits them.
-    pub scope: Option<Box<str>>,
     /// `application_type` (default `web`).
     pub application_type: ApplicationType,
     /// `jwks`: public keys only (boxed: most documents have none).
     pub jwks: Option<Box<Value>>,
+    strings: Strings,
+}
+
+/// The optional single-string members [`Strings`] keeps, each in its own slot.
+#[derive(Debug, Clone, Copy)]
+enum Member {
+    ClientName,
+    Scope,
+    SigningAlg,
+    JwksUri,
+}
+
+/// Slots before the lists: one per [`Member`].
+const MEMBER_SLOTS: usize = 4;
+
+/// The string members of one document in two allocations: every string one after the other in
+/// `text`, and where each ends. Slots: one per [`Member`] (empty when absent; `present` tells),
+/// then the redirect URIs, the grant types and the response types.
+#[derive(Clone)]
+struct Strings {
+    text: Box<str>,
+    ends: Box<[u32]>,
+    /// Bit `1 << member` for each [`Member`] the document has.
+    present: u8,
+    redirect_uris: u32,
+    grant_types: u32,
+}
+
+impl Strings {
+    /// The string in slot `index` ("" past the end; slots come from [`StringsBuilder`]).
+    fn slot(&self, index: usize) -> &str {
+        let end = self.ends.get(index).copied().unwrap_or(0);
+        let start = match index.checked_sub(1) {
+            Some(before) => self.ends.get(before).copied().unwrap_or(end),
+            None => 0,
+        };
+        let range = usize::try_from(start).unwrap_or(0)..usize::try_from(end).unwrap_or(0);
+        self.text.get(range).unwrap_or_default()
+    }
+
+    fn member(&self, member: Member) -> Option<&str> {
+        let index = member as usize;
+        (self.present & (1 << index) != 0).then(|| self.slot(index))
+    }
+
+    /// `count` slots from `start`.
+    fn list(&self, start: usize, count: usize) -> impl ExactSizeIterator<Item = &str> + Clone {
+        (start..start + count).map(|index| self.slot(index))
+    }
+
+    fn redirect_count(&self) -> usize {
+        usize::try_from(self.redirect_uris).unwrap_or(0)
+    }
+
+    fn grant_count(&self) -> usize {
+        usize::try_from(self.grant_types).unwrap_or(0)
+    }
+}
+
+/// Builds [`Strings`]: the members first, in [`Member`] order, then the three lists in order.
+#[derive(Default)]
+struct StringsBuilder {
+    text: String,
+    ends: Vec<u32>,
+    present: u8,
+}
+
+impl StringsBuilder {
+    fn push(&mut self, value: &str) {
+        self.text.push_str(value);
+        // The text is smaller than a body under the fetch cap; should a cap above 4 GiB ever let
+        // a larger one through, `Strings::slot` reads "" rather than panicking.
+        self.ends
+            .push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+    }
+
+    fn member(&mut self, member: Member, value: Option<&str>) {
+        debug_assert_eq!(
+            self.ends.len(),
+            member as usize,
+            "members come first, in order"
+        );
+        if value.is_some() {
+            self.present |= 1 << (member as usize);
+        }
+        self.push(value.unwrap_or_default());
+    }
+
+    /// Pushes a list; its length.
+    fn list(&mut self, values: &[String]) -> u32 {
+        for value in values {
+            self.push(value);
+        }
+        u32::try_from(values.len()).unwrap_or(u32::MAX)
+    }
+}
+
+impl ClientMetadata {
+    /// `client_name`, if any.
+    pub fn client_name(&self) -> Option<&str> {
+        self.strings.member(Member::ClientName)
+    }
+
+    /// `redirect_uris`, exactly as written.
+    pub fn redirect_uris(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
+        let s = &self.strings;
+        s.list(MEMBER_SLOTS, s.redirect_count())
+    }
+
+    /// `grant_types` (default `["authorization_code"]`).
+    pub fn grant_types(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
+        let s = &self.strings;
+        s.list(MEMBER_SLOTS + s.redirect_count(), s.grant_count())
+    }
+
+    /// `response_types` (default `["code"]`).
+    pub fn response_types(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
+        let s = &self.strings;
+        let start = MEMBER_SLOTS + s.redirect_count() + s.grant_count();
+        s.list(start, s.ends.len().saturating_sub(start))
+    }
+
+    /// `scope`: the space-separated scopes the client may ask for, if it limits them.
+    pub fn scope(&self) -> Option<&str> {
+        self.strings.member(Member::Scope)
+    }
+
+    /// `token_endpoint_auth_signing_alg`: the one algorithm the client signs assertions with, if
+    /// it pins one.
+    pub fn token_endpoint_auth_signing_alg(&self) -> Option<&str> {
+        self.strings.member(Member::SigningAlg)
+    }
+
     /// `jwks_uri`: an https URL.
-    pub jwks_uri: Option<Box<str>>,
-    /// `logo_uri`: an https URL.
-    pub logo_uri: Option<Box<str>>,
-    /// `client_uri`: an https URL.
-    pub client_uri: Option<Box<str>>,
+    pub fn jwks_uri(&self) -> Option<&str> {
+        self.strings.member(Member::JwksUri)
+    }
+}
+
+#[allow(
+    clippy::missing_fields_in_debug,
+    reason = "the shared string buffer is shown member by member, through the accessors"
+)]
+impl fmt::Debug for ClientMetadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientMetadata")
+            .field("client_id", &self.client_id)
+            .field("client_name", &self.client_name())
+            .field("redirect_uris", &self.redirect_uris().collect::<Vec<_>>())
+            .field("grant_types", &self.grant_types().collect::<Vec<_>>())
+            .field("response_types", &self.response_types().collect::<Vec<_>>())
+            .field(
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            )
+            .field(
+                "token_endpoint_auth_signing_alg",
+                &self.token_endpoint_auth_signing_alg(),
+            )
+            .field("scope", &self.scope())
+            .field("application_type", &self.application_type)
+            .field("jwks", &self.jwks)
+            .field("jwks_uri", &self.jwks_uri())
+            .finish()
+    }
 }
 
 impl ClientMetadata {
@@ -120,7 +268,7 @@ impl ClientMetadata {
 
     /// Whether the document lists `grant_type` in `grant_types`.
     pub fn has_grant_type(&self, grant_type: &str) -> bool {
-        self.grant_types.iter().any(|g| &**g == grant_type)
+        self.grant_types().any(|g| g == grant_type)
     }
 }
 
@@ -290,39 +438,38 @@ fn analyse(client_id: &ClientIdUrl, body: &[u8], faults: &Faults) -> Analysis {
         .unwrap_or_else(|| vec!["code".to_owned()]);
     doc.check_redirects(&redirect_uris, &grant_types, application_type);
     let scope = doc.scope();
-    let logo_uri = doc.display_url("logo_uri");
-    let client_uri = doc.display_url("client_uri");
-    doc.display_url("policy_uri");
-    doc.display_url("tos_uri");
+    for member in ["logo_uri", "client_uri", "policy_uri", "tos_uri"] {
+        doc.display_url(member);
+    }
     let client_name = doc.string("client_name");
-    let token_endpoint_auth_signing_alg = doc.string("token_endpoint_auth_signing_alg");
+    let signing_alg = doc.string("token_endpoint_auth_signing_alg");
     doc.warn_unknown_members(faults);
     let issues = doc.issues;
+    let mut strings = StringsBuilder::default();
+    strings.member(Member::ClientName, client_name.as_deref());
+    strings.member(Member::Scope, scope.as_deref());
+    strings.member(Member::SigningAlg, signing_alg.as_deref());
+    strings.member(Member::JwksUri, jwks_uri.as_deref());
+    let redirect_count = strings.list(&redirect_uris);
+    let grant_count = strings.list(&grant_types);
+    strings.list(&response_types);
     let metadata = ClientMetadata {
         client_id: client_id.clone(),
-        client_name: client_name.map(String::into_boxed_str),
-        redirect_uris: boxed(redirect_uris),
-        grant_types: boxed(grant_types),
-        response_types: boxed(response_types),
         token_endpoint_auth_method: method,
-        token_endpoint_auth_signing_alg: token_endpoint_auth_signing_alg
-            .map(String::into_boxed_str),
-        scope: scope.map(String::into_boxed_str),
         application_type,
         jwks: jwks.map(Box::new),
-        jwks_uri: jwks_uri.map(String::into_boxed_str),
-        logo_uri: logo_uri.map(String::into_boxed_str),
-        client_uri: client_uri.map(String::into_boxed_str),
+        strings: Strings {
+            text: strings.text.into_boxed_str(),
+            ends: strings.ends.into_boxed_slice(),
+            present: strings.present,
+            redirect_uris: redirect_count,
+            grant_types: grant_count,
+        },
     };
     Analysis {
         issues,
         metadata: Some(metadata),
     }
-}
-
-/// A list of strings as kept in [`ClientMetadata`]: exactly as long as it is.
-fn boxed(items: Vec<String>) -> Box<[Box<str>]> {
-    items.into_iter().map(String::into_boxed_str).collect()
 }
 
 /// CIMD-DOC-01: valid UTF-8, one JSON object, no duplicate names, nothing trailing. With
@@ -701,20 +848,18 @@ impl DocumentCheck<'_> {
     }
 
     /// CIMD-SEC-04: a URL the AS may show or link to must be a plain https URL.
-    fn display_url(&mut self, member: &'static str) -> Option<String> {
-        let value = self.string(member)?;
-        match check_member_url(&value, Fragment::Allowed, self.allow_ip) {
-            Ok(()) => Some(value),
-            Err(why) => {
-                self.issues.error(
-                    "CIMD-SEC-04",
-                    format!(
-                        "{member} {} is not a usable https URL: {why}",
-                        quote(&value)
-                    ),
-                );
-                None
-            }
+    fn display_url(&mut self, member: &'static str) {
+        let Some(value) = self.string(member) else {
+            return;
+        };
+        if let Err(why) = check_member_url(&value, Fragment::Allowed, self.allow_ip) {
+            self.issues.error(
+                "CIMD-SEC-04",
+                format!(
+                    "{member} {} is not a usable https URL: {why}",
+                    quote(&value)
+                ),
+            );
         }
     }
 
@@ -806,12 +951,55 @@ mod tests {
     fn accepts_a_minimal_public_client_with_defaults() {
         let meta = ClientMetadata::parse(&url(), &doc(&json!({})), &Faults::none()).unwrap();
         assert_eq!(meta.client_id.as_str(), URL);
-        assert_eq!(meta.client_name.as_deref(), Some("Example"));
-        assert_eq!(&*meta.grant_types, [Box::from("authorization_code")]);
-        assert_eq!(&*meta.response_types, [Box::from("code")]);
+        assert_eq!(meta.client_name(), Some("Example"));
+        assert_eq!(
+            meta.redirect_uris().collect::<Vec<_>>(),
+            ["https://app.example/cb"]
+        );
+        assert_eq!(
+            meta.grant_types().collect::<Vec<_>>(),
+            ["authorization_code"]
+        );
+        assert_eq!(meta.response_types().collect::<Vec<_>>(), ["code"]);
+        assert_eq!(meta.scope(), None);
+        assert_eq!(meta.jwks_uri(), None);
         assert_eq!(meta.token_endpoint_auth_method, AuthMethod::None);
         assert_eq!(meta.application_type, ApplicationType::Web);
         assert!(meta.has_grant_type("authorization_code"));
+    }
+
+    #[test]
+    fn string_members_read_back_exactly_from_the_shared_buffer() {
+        let body = doc(&json!({
+            "client_name": "",
+            "redirect_uris": ["https://app.example/a", "https://app.example/b", "https://app.example/a"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code", "code id_token"],
+            "scope": "read write",
+        }));
+        let meta = ClientMetadata::parse(&url(), &body, &Faults::none()).unwrap();
+        // Present but empty is not absent.
+        assert_eq!(meta.client_name(), Some(""));
+        assert_eq!(
+            meta.redirect_uris().collect::<Vec<_>>(),
+            [
+                "https://app.example/a",
+                "https://app.example/b",
+                "https://app.example/a"
+            ]
+        );
+        assert_eq!(
+            meta.grant_types().collect::<Vec<_>>(),
+            ["authorization_code", "refresh_token"]
+        );
+        assert_eq!(
+            meta.response_types().collect::<Vec<_>>(),
+            ["code", "code id_token"]
+        );
+        assert_eq!(meta.scope(), Some("read write"));
+        assert_eq!(meta.token_endpoint_auth_signing_alg(), None);
+        assert!(meta.has_grant_type("refresh_token"));
+        assert!(!meta.has_grant_type("code"));
     }
 
     #[test]
@@ -1009,11 +1197,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(meta.token_endpoint_auth_method, AuthMethod::PrivateKeyJwt);
-        assert_eq!(meta.jwks_uri.as_deref(), Some("https://keys.example/j"));
-        assert_eq!(
-            meta.token_endpoint_auth_signing_alg.as_deref(),
-            Some("ES256")
-        );
+        assert_eq!(meta.jwks_uri(), Some("https://keys.example/j"));
+        assert_eq!(meta.token_endpoint_auth_signing_alg(), Some("ES256"));
     }
 
     #[test]

@@ -343,7 +343,7 @@ impl EphemeralPolicy {
         meta: &ClientMetadata,
         faults: &Faults,
     ) -> Result<String, Finding> {
-        let declared: Option<Vec<&str>> = meta.scope.as_deref().map(|s| s.split(' ').collect());
+        let declared: Option<Vec<&str>> = meta.scope().map(|s| s.split(' ').collect());
         let mut granted: Vec<&str> = Vec::new();
         for scope in requested.split(' ').filter(|s| !s.is_empty()) {
             if !faults.on(Fault::SkipScopePolicy) && !self.scopes.allows(scope) {
@@ -361,7 +361,7 @@ impl EphemeralPolicy {
                     format!(
                         "scope {} is not among the scopes {} declared in the client's metadata document",
                         quote(scope),
-                        quote(meta.scope.as_deref().unwrap_or_default())
+                        quote(meta.scope().unwrap_or_default())
                     ),
                 ));
             }

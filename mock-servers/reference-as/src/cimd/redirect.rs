@@ -24,15 +24,11 @@ use crate::faults::{Fault, Faults};
 pub fn redirect_uri_matches(meta: &ClientMetadata, requested: &str, faults: &Faults) -> bool {
     // CIMD-REDIR-01 / BCP-01: simple string comparison, no normalisation.
     let exact = meta
-        .redirect_uris
-        .iter()
-        .any(|r| &**r == requested || loopback_equal_ignoring_port(r, requested));
+        .redirect_uris()
+        .any(|r| r == requested || loopback_equal_ignoring_port(r, requested));
     exact
         || (faults.on(Fault::LooseRedirectMatch)
-            && meta
-                .redirect_uris
-                .iter()
-                .any(|r| requested.starts_with(&**r)))
+            && meta.redirect_uris().any(|r| requested.starts_with(r)))
 }
 
 /// Every error and warning for a document's `redirect_uris` (the shape rules above).

@@ -620,7 +620,7 @@ impl AssertionRules {
         jwks: &JwksCache,
     ) -> Result<(KeySet, Option<String>), AuthFailure> {
         let uri = match client {
-            Client::Ephemeral(meta) => match (&meta.jwks, &meta.jwks_uri) {
+            Client::Ephemeral(meta) => match (&meta.jwks, meta.jwks_uri()) {
                 (Some(inline), _) => {
                     let set = KeySet::parse(inline)
                         .map_err(|e| refuse("CIMD-AUTH-03", format!("the document's jwks: {e}")))?;

@@ -107,7 +107,7 @@ impl Client {
     /// The display name, if any.
     pub fn name(&self) -> Option<&str> {
         match self {
-            Self::Ephemeral(meta) => meta.client_name.as_deref(),
+            Self::Ephemeral(meta) => meta.client_name(),
             Self::Registered(client) => client.client_name.as_deref(),
         }
     }
@@ -123,7 +123,7 @@ impl Client {
     /// The algorithm the client pinned for its assertions (`token_endpoint_auth_signing_alg`).
     pub fn signing_alg(&self) -> Option<&str> {
         match self {
-            Self::Ephemeral(meta) => meta.token_endpoint_auth_signing_alg.as_deref(),
+            Self::Ephemeral(meta) => meta.token_endpoint_auth_signing_alg(),
             Self::Registered(client) => client.signing_alg.as_deref(),
         }
     }
@@ -140,7 +140,7 @@ impl Client {
     /// Whether the client may use the `code` response type.
     pub fn uses_code_response(&self) -> bool {
         match self {
-            Self::Ephemeral(meta) => meta.response_types.iter().any(|t| &**t == "code"),
+            Self::Ephemeral(meta) => meta.response_types().any(|t| t == "code"),
             Self::Registered(client) => client.has_grant_type("authorization_code"),
         }
     }
