@@ -265,7 +265,8 @@ async fn form_request(
                 return Err(state.error_page(
                     StatusCode::BAD_REQUEST,
                     &OAuthError::invalid_request(format!(
-                        "sign-in method {authenticator:?} is not enabled for this application:                          its registration template does not allow it (CUR-07)"
+                        "sign-in method {authenticator:?} is not enabled for this application: \
+                         its registration template does not allow it (CUR-07)"
                     )),
                 ));
             }
