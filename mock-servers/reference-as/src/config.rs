@@ -60,6 +60,9 @@ pub struct Config {
     /// Dynamic client registration (RFC 7591/7592, templates).
     #[serde(default)]
     pub registration: RegistrationConfig,
+    /// Pushed authorization requests (RFC 9126).
+    #[serde(default)]
+    pub par: ParConfig,
 }
 
 impl Default for Config {
@@ -128,7 +131,37 @@ impl Default for Config {
             faults: Faults::none(),
             // Off: see `RegistrationConfig::default`.
             registration: RegistrationConfig::default(),
+            par: ParConfig {
+                // Optional: plain authorization requests stay usable unless the operator says.
+                required: false,
+                // RFC 9126 §2.2's example; a client redirects right after pushing.
+                request_uri_ttl_secs: 60,
+            },
         }
+    }
+}
+
+/// Pushed authorization requests (RFC 9126).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParConfig {
+    /// Whether `/authorize` refuses requests that were not pushed
+    /// (`require_pushed_authorization_requests` in discovery, RFC 9126 §5).
+    pub required: bool,
+    /// How long a pushed `request_uri` may be used (`expires_in`, seconds).
+    pub request_uri_ttl_secs: u64,
+}
+
+impl Default for ParConfig {
+    fn default() -> Self {
+        Config::default().par
+    }
+}
+
+impl ParConfig {
+    /// The lifetime of a pushed `request_uri`.
+    pub fn request_uri_ttl(&self) -> Duration {
+        Duration::from_secs(self.request_uri_ttl_secs)
     }
 }
 
@@ -436,6 +469,12 @@ impl Config {
         if self.tokens.login_code_attempts == 0 {
             return Err(AsError::Config(
                 "tokens.login_code_attempts must be at least 1".to_owned(),
+            ));
+        }
+        // RFC 9126 §2.2: expires_in is a positive integer.
+        if self.par.request_uri_ttl_secs == 0 {
+            return Err(AsError::Config(
+                "par.request_uri_ttl_secs must be at least 1".to_owned(),
             ));
         }
         if self.tokens.device_poll_interval_secs == 0 || self.tokens.device_code_ttl_secs == 0 {

@@ -210,6 +210,14 @@ faults! {
         "Serves a registration template as a client when its software_id is used as a client_id.";
     TemplateChangesNotApplied = "template-changes-not-applied" breaks "CUR-07":
         "Gives each template instance a frozen copy of its template, so later template edits do not reach it.";
+    ParAcceptsEndpointAudience = "par-accepts-endpoint-audience" breaks "PKJWT-13":
+        "Accepts a client assertion whose aud is the PAR endpoint URL at the PAR endpoint, even in strict mode.";
+    ReusableRequestUri = "reusable-request-uri" breaks "PAR-02":
+        "Lets a pushed request_uri start more than one authorization request.";
+    IgnoreParClientId = "ignore-par-client-id" breaks "PAR-03":
+        "Starts an authorization from a pushed request_uri whatever client_id accompanies it.";
+    AcceptPushedRequestUri = "accept-pushed-request-uri" breaks "PAR-04":
+        "Accepts a pushed authorization request that carries a request_uri parameter.";
 }
 
 impl fmt::Display for Fault {

@@ -136,7 +136,8 @@ pub async fn spawn(
         &config.ephemeral_clients,
         store.clone(),
         &config.faults,
-    );
+    )
+    .with_par_endpoint(&issuer.url("/par"));
     let registry = dcr::Registry::open(
         config.registration.clone(),
         issuer.clone(),
@@ -162,6 +163,7 @@ pub async fn spawn(
         clients,
         client_auth,
         config.tokens,
+        config.par,
     )?);
     // Unrecorded: a journal would keep every request for the server's lifetime (about 900 bytes
     // each, measured under load); the harness judges from its own side of the wire anyway.

@@ -1,6 +1,6 @@
 //! Storage: users, browser sessions, login codes, authorization codes, refresh tokens, consents,
-//! used client-assertion `jti`s and finished authorization requests, in an embedded SQLite database
-//! (sqlx); pending authorization requests travel sealed, outside it.
+//! used client-assertion `jti`s, pushed and finished authorization requests, in an embedded
+//! SQLite database (sqlx); pending authorization requests travel sealed, outside it.
 //!
 //! Two invariants hold throughout. First, no bearer value (request id, session id,
 //! login code, authorization code, refresh token) is ever stored: only its SHA-256 digest (login
@@ -129,6 +129,15 @@ const SCHEMA: &[&str] = &[
         key_hash BLOB PRIMARY KEY,
         failures INTEGER NOT NULL,
         window_ends INTEGER NOT NULL)",
+    // Pushed authorization requests (RFC 9126), keyed by the digest of their request_uri and
+    // spent by the first authorization request that names them.
+    "CREATE TABLE IF NOT EXISTS pushed_requests (
+        uri_hash BLOB PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        request TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0)",
+    "CREATE INDEX IF NOT EXISTS pushed_requests_by_expiry ON pushed_requests (expires_at)",
 ];
 
 /// Selects a live refresh token's record: unused, unexpired, its family not revoked.
@@ -996,6 +1005,7 @@ impl Store {
             "DELETE FROM assertion_jtis WHERE expires_at <= ?",
             "DELETE FROM device_authorizations WHERE keep_until <= ?",
             "DELETE FROM device_entry_attempts WHERE window_ends <= ?",
+            "DELETE FROM pushed_requests WHERE expires_at <= ?",
         ];
         let now = unix_now();
         let mut tx = self.pool.begin().await?;
@@ -1364,6 +1374,86 @@ fn user_code() -> Result<String, AsError> {
         }
     }
     Ok(code)
+}
+
+/// What naming a pushed `request_uri` found (RFC 9126 §4).
+#[derive(Debug)]
+pub enum PushedLookup {
+    /// The pushed request, now spent.
+    Taken(PendingRequest),
+    /// Another client pushed it; it stays usable by that client.
+    OtherClient,
+    /// No live, unused pushed request has that `request_uri`.
+    Missing,
+}
+
+impl Store {
+    /// Stores a pushed authorization request of `request.client_id`, live for `ttl`; returns the
+    /// random part of its `request_uri` (only its digest is stored).
+    pub async fn insert_pushed(
+        &self,
+        request: &PendingRequest,
+        ttl: Duration,
+    ) -> Result<Secret, AsError> {
+        let reference = Secret::generate()?;
+        let json = serde_json::to_string(request)
+            .map_err(|_| AsError::Crypto("pushed request encoding failed"))?;
+        sqlx::query(
+            "INSERT INTO pushed_requests (uri_hash, client_id, request, expires_at)
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(fingerprint(reference.expose()))
+        .bind(&request.client_id)
+        .bind(json)
+        .bind(expiry(ttl))
+        .execute(&self.pool)
+        .await?;
+        Ok(reference)
+    }
+
+    /// Takes the pushed request `reference` for `client_id`: spent by one conditional `UPDATE`,
+    /// so of concurrent uses exactly one wins. With `reusable` (the `reusable-request-uri` fault)
+    /// it is not spent; with `any_client` (the `ignore-par-client-id` fault) any client may take
+    /// it.
+    pub async fn take_pushed(
+        &self,
+        reference: &str,
+        client_id: &str,
+        reusable: bool,
+        any_client: bool,
+    ) -> Result<PushedLookup, AsError> {
+        let taken: Option<String> = sqlx::query_scalar(
+            "UPDATE pushed_requests SET used = ?
+             WHERE uri_hash = ? AND (client_id = ? OR ?) AND used = 0 AND expires_at > ?
+             RETURNING request",
+        )
+        .bind(!reusable)
+        .bind(fingerprint(reference))
+        .bind(client_id)
+        .bind(any_client)
+        .bind(unix_now())
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(json) = taken {
+            return serde_json::from_str(&json)
+                .map(PushedLookup::Taken)
+                .map_err(|_| AsError::Crypto("a stored pushed request does not decode"));
+        }
+        let other: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM pushed_requests
+             WHERE uri_hash = ? AND client_id <> ? AND used = 0 AND expires_at > ?",
+        )
+        .bind(fingerprint(reference))
+        .bind(client_id)
+        .bind(unix_now())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(if other.is_some() {
+            PushedLookup::OtherClient
+        } else {
+            PushedLookup::Missing
+        })
+    }
 }
 
 /// What a request id seals: the request, the browser it is bound to and its expiry.

@@ -117,6 +117,8 @@ pub struct AssertionRules {
     skew: i64,
     same_origin: bool,
     faults: Faults,
+    /// Set on the rules for assertions sent to the PAR endpoint: its URL (PKJWT-13).
+    par_endpoint: Option<String>,
 }
 
 impl AssertionRules {
@@ -136,6 +138,18 @@ impl AssertionRules {
             skew: secs(config.clock_skew_secs),
             same_origin: config.jwks_uri_same_origin,
             faults: faults.clone(),
+            par_endpoint: None,
+        }
+    }
+
+    /// The same rules for assertions sent to the pushed authorization request endpoint at
+    /// `par_endpoint`: strict mode still takes the issuer alone (PKJWT-13); legacy mode also
+    /// takes that endpoint's URL.
+    #[must_use]
+    pub fn at_par_endpoint(&self, par_endpoint: &str) -> Self {
+        Self {
+            par_endpoint: Some(par_endpoint.to_owned()),
+            ..self.clone()
         }
     }
 
@@ -404,8 +418,9 @@ impl AssertionRules {
         }
     }
 
-    /// PKJWT-05/06: `aud` is the issuer identifier, alone (a one-element array is fine); the
-    /// legacy mode also accepts the token endpoint URL and arrays naming either.
+    /// PKJWT-05/06/13: `aud` is the issuer identifier, alone (a one-element array is fine), at
+    /// the token and PAR endpoints alike; the legacy mode also accepts the token endpoint URL (and
+    /// at the PAR endpoint, its URL) and arrays naming any of them.
     fn check_audience(&self, assertion: &Assertion<'_>) -> Result<(), AuthFailure> {
         // The `accept-any-audience` fault skips the check.
         if self.faults.on(Fault::AcceptAnyAudience) {
@@ -431,11 +446,19 @@ impl AssertionRules {
                 ));
             }
         };
+        let par = self.par_endpoint.as_deref();
+        let names_par = |v: &&str| par.is_some_and(|p| *v == p);
         let accepted = match self.audience {
-            AssertionAudience::Strict => values == [self.issuer.as_str()],
+            // The `par-accepts-endpoint-audience` fault takes the PAR endpoint URL too.
+            AssertionAudience::Strict => {
+                values == [self.issuer.as_str()]
+                    || (self.faults.on(Fault::ParAcceptsEndpointAudience)
+                        && values.len() == 1
+                        && values.iter().any(names_par))
+            }
             AssertionAudience::Legacy => values
                 .iter()
-                .any(|v| *v == self.issuer || *v == self.token_endpoint),
+                .any(|v| *v == self.issuer || *v == self.token_endpoint || names_par(v)),
         };
         if accepted {
             return Ok(());
@@ -444,6 +467,20 @@ impl AssertionRules {
             .claim("aud")
             .map(ToString::to_string)
             .unwrap_or_default();
+        // PKJWT-13: at the PAR endpoint, naming that endpoint is the mistake to point out.
+        if let Some(par) = par
+            && values.iter().any(names_par)
+        {
+            return Err(refuse(
+                "PKJWT-13",
+                format!(
+                    "the assertion's aud {aud} names the pushed authorization request endpoint \
+                     {par:?}; assertions sent there must name this server's issuer identifier \
+                     {:?} alone",
+                    self.issuer
+                ),
+            ));
+        }
         Err(refuse(
             "PKJWT-05",
             match self.audience {

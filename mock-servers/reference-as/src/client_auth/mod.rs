@@ -324,10 +324,22 @@ pub struct AuthParams<'a> {
     pub client_assertion: Option<&'a str>,
 }
 
+/// Which endpoint a request authenticates at: it decides the audiences a client assertion may
+/// name (PKJWT-13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthEndpoint {
+    /// The token endpoint (and the device authorization endpoint, which follows its rules).
+    Token,
+    /// The pushed authorization request endpoint (RFC 9126).
+    Par,
+}
+
 /// Authenticates token-endpoint clients; shared by all requests.
 #[derive(Debug)]
 pub struct ClientAuthenticator {
     rules: AssertionRules,
+    /// The rules for assertions sent to the PAR endpoint.
+    par_rules: AssertionRules,
     jwks: JwksCache,
     store: Store,
     faults: Faults,
@@ -347,12 +359,23 @@ impl ClientAuthenticator {
         // A missing crypto feature is then a compile error, not a panic at the first verify; an
         // Err only means a provider is already installed.
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        let rules = AssertionRules::new(issuer, token_endpoint, config, faults);
         Self {
-            rules: AssertionRules::new(issuer, token_endpoint, config, faults),
+            // Until `with_par_endpoint` names it, assertions at PAR follow the token rules.
+            par_rules: rules.clone(),
+            rules,
             jwks: JwksCache::new(policy, config, faults),
             store,
             faults: faults.clone(),
         }
+    }
+
+    /// The authenticator with the URL of the pushed authorization request endpoint, for the
+    /// audience rules of assertions sent there.
+    #[must_use]
+    pub fn with_par_endpoint(mut self, par_endpoint: &str) -> Self {
+        self.par_rules = self.rules.at_par_endpoint(par_endpoint);
+        self
     }
 
     /// The client a token request authenticates as, or why it does not.
@@ -363,6 +386,24 @@ impl ClientAuthenticator {
         headers: &HeaderMap,
         params: AuthParams<'_>,
     ) -> Result<Client, AuthFailure> {
+        self.authenticate_at(AuthEndpoint::Token, directory, resolver, headers, params)
+            .await
+    }
+
+    /// The client a request to `endpoint` authenticates as, or why it does not: the token
+    /// endpoint's rules everywhere, except the audiences an assertion may name.
+    pub async fn authenticate_at(
+        &self,
+        endpoint: AuthEndpoint,
+        directory: &ClientDirectory,
+        resolver: &ClientResolver,
+        headers: &HeaderMap,
+        params: AuthParams<'_>,
+    ) -> Result<Client, AuthFailure> {
+        let rules = match endpoint {
+            AuthEndpoint::Token => &self.rules,
+            AuthEndpoint::Par => &self.par_rules,
+        };
         let presented = presented(headers, params)?;
         match presented {
             Presented::Nothing { client_id } => {
@@ -432,8 +473,8 @@ impl ClientAuthenticator {
                 assertion,
                 client_id,
             } => {
-                let assertion = self.rules.parse(assertion_type, assertion)?;
-                let identity = self.rules.identity(&assertion, client_id)?;
+                let assertion = rules.parse(assertion_type, assertion)?;
+                let identity = rules.identity(&assertion, client_id)?;
                 let client = directory
                     .find(resolver, identity)
                     .await
@@ -446,7 +487,7 @@ impl ClientAuthenticator {
                         client.id()
                     )));
                 }
-                self.rules
+                rules
                     .verify(&client, &assertion, resolver, &self.jwks, &self.store)
                     .await?;
                 Ok(client)

@@ -4,6 +4,9 @@
 //! URI are both established, nothing may go to the presented redirect URI: an attacker chose it
 //! (OAUTH-01), so errors are a 400 page. After that, errors go back to the client by redirect,
 //! with `state` and `iss` like any authorization response.
+//!
+//! A request naming a `request_uri` was pushed earlier (see `par`): it was validated then, so
+//! here it only has to be taken, and every other query parameter but `client_id` is ignored.
 
 use std::sync::Arc;
 
@@ -27,18 +30,16 @@ pub(super) async fn authorize(
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = Params::parse(query.as_deref().unwrap_or_default().as_bytes());
-    let (client, redirect_uri) = match establish_client(&state, &params).await {
-        Ok(found) => found,
-        Err(error) => return refuse_unestablished(&state, &params, &error),
-    };
-    let to_client = ClientRedirect {
-        redirect_uri: redirect_uri.clone(),
-        // A repeated state is reported without echoing either value.
-        state: params.lenient("state").map(str::to_owned),
-    };
-    let request = match validate_request(&state, &params, &client, redirect_uri) {
-        Ok(request) => request,
-        Err(error) => return to_client.error(&state, &error),
+    let request = match params.get("request_uri") {
+        Ok(Some(request_uri)) => match super::par::take(&state, &params, request_uri).await {
+            Ok(request) => request,
+            Err(response) => return response,
+        },
+        Ok(None) => match direct_request(&state, &params).await {
+            Ok(request) => request,
+            Err(response) => return response,
+        },
+        Err(error) => return state.error_page(StatusCode::BAD_REQUEST, &error),
     };
 
     // Bind the request to this browser; reuse its binding cookie if it has one.
@@ -73,6 +74,32 @@ pub(super) async fn authorize(
     response
 }
 
+/// An authorization request carried in the query (not pushed): both stages of validation.
+async fn direct_request(state: &AppState, params: &Params) -> Result<PendingRequest, Response> {
+    let (client, redirect_uri) = match establish_client(state, params).await {
+        Ok(found) => found,
+        Err(error) => return Err(refuse_unestablished(state, params, &error)),
+    };
+    let to_client = ClientRedirect {
+        redirect_uri: redirect_uri.clone(),
+        // A repeated state is reported without echoing either value.
+        state: params.lenient("state").map(str::to_owned),
+    };
+    // PAR-05: with `[par] required`, only pushed requests start an authorization.
+    if state.par.required {
+        return Err(to_client.error(
+            state,
+            &OAuthError::invalid_request(
+                "this server accepts authorization requests only through its pushed \
+                 authorization request endpoint; push the request and send client_id and the \
+                 request_uri it returns (PAR-05)",
+            ),
+        ));
+    }
+    validate_request(state, params, &client, redirect_uri)
+        .map_err(|error| to_client.error(state, &error))
+}
+
 /// Stage one: the client (resolved from its metadata document, or registered) and the redirect
 /// URI.
 async fn establish_client(
@@ -85,6 +112,16 @@ async fn establish_client(
         ));
     };
     let client = state.clients.find(&state.resolver, client_id).await?;
+    let redirect_uri = establish_redirect_uri(state, params, &client)?;
+    Ok((client, redirect_uri))
+}
+
+/// The second half of stage one: the request's redirect URI, which must be one of `client`'s.
+pub(super) fn establish_redirect_uri(
+    state: &AppState,
+    params: &Params,
+    client: &Client,
+) -> Result<String, OAuthError> {
     let Some(redirect_uri) = params.get("redirect_uri")? else {
         return Err(OAuthError::invalid_request(
             "redirect_uri is missing; this server requires it in every authorization request",
@@ -102,7 +139,7 @@ async fn establish_client(
             ),
         }));
     }
-    Ok((client, redirect_uri.to_owned()))
+    Ok(redirect_uri.to_owned())
 }
 
 /// Stage-one failures: a page, never a redirect (OAUTH-01), unless the
@@ -122,7 +159,7 @@ fn refuse_unestablished(state: &AppState, params: &Params, error: &OAuthError) -
 }
 
 /// Stage two: everything else, checked in the order RFC 6749 §4.1.2.1 lists the errors.
-fn validate_request(
+pub(super) fn validate_request(
     state: &AppState,
     params: &Params,
     client: &Client,

@@ -62,6 +62,14 @@ fn discovery_document(state: &AppState) -> Value {
         );
     }
     put("code_challenge_methods_supported", json!(["S256"]));
+    // RFC 9126 §5: where requests are pushed, and whether they must be.
+    put(
+        "pushed_authorization_request_endpoint",
+        json!(issuer.url("/par")),
+    );
+    if state.par.required {
+        put("require_pushed_authorization_requests", json!(true));
+    }
     if let Some(registry) = state.clients.registry()
         && registry.config().enabled
     {

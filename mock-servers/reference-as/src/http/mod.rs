@@ -14,6 +14,7 @@
 //! - `consent`: the consent page and decision.
 //! - `device`: the device authorization grant (RFC 8628): its endpoint, the user-code page and
 //!   the device code at the token endpoint.
+//! - `par`: pushed authorization requests (RFC 9126) and the `request_uri`s that name them.
 //! - `token`: the token endpoint.
 //! - `registration`: dynamic client registration (RFC 7591/7592) and the template admin API.
 //! - `scrape`: `GET /metrics`, the caches' counters for Prometheus.
@@ -25,6 +26,7 @@ mod device;
 mod login;
 mod metadata;
 pub mod pages;
+mod par;
 mod registration;
 mod scrape;
 mod token;
@@ -46,7 +48,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::cimd::ClientResolver;
 use crate::client_auth::{ClientAuthenticator, ClientDirectory};
-use crate::config::{Issuer, TokenConfig};
+use crate::config::{Issuer, ParConfig, TokenConfig};
 use crate::error::{AsError, OAuthError};
 use crate::faults::{Fault, Faults};
 use crate::mail::Mailer;
@@ -76,6 +78,7 @@ pub(crate) struct AppState {
     pub clients: ClientDirectory,
     pub client_auth: ClientAuthenticator,
     pub limits: TokenConfig,
+    pub par: ParConfig,
     csrf_key: hmac::Key,
 }
 
@@ -95,6 +98,7 @@ impl AppState {
         clients: ClientDirectory,
         client_auth: ClientAuthenticator,
         limits: TokenConfig,
+        par: ParConfig,
     ) -> Result<Self, AsError> {
         let mut key = [0u8; 32];
         aws_lc_rs::rand::fill(&mut key)
@@ -109,6 +113,7 @@ impl AppState {
             clients,
             client_auth,
             limits,
+            par,
             csrf_key: hmac::Key::new(hmac::HMAC_SHA256, &key),
         })
     }
@@ -246,6 +251,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/consent", get(consent::page).post(consent::decide))
         .route("/device_authorization", post(device::authorization))
         .route("/device", get(device::page).post(device::enter))
+        .route("/par", post(par::push))
         .route("/metrics", get(scrape::metrics))
         .merge(registration::routes(&state))
         .merge(
