@@ -99,6 +99,9 @@ impl Default for Config {
                 jwks_uri_same_origin: false,
                 // One forced refetch per client every ten seconds bounds what made-up kids cost.
                 jwks_refresh_interval_secs: 10,
+                // Off: RFC 7523 lets a client sign with any of its keys, and binding would end
+                // the sessions of a client that rotates keys; the atproto profile turns it on.
+                bind_grants_to_key: false,
             },
             // No pre-registered clients: every client is a metadata document.
             clients: Vec::new(),
@@ -234,6 +237,10 @@ pub struct ClientAuthConfig {
     /// The least time between two forced refetches of one client's `jwks_uri` on an unknown
     /// `kid` (seconds).
     pub jwks_refresh_interval_secs: u64,
+    /// Whether a grant opened by a `private_key_jwt` client is bound to the key (its RFC 7638
+    /// thumbprint) that signed the assertion redeeming the code: refreshes must then be signed
+    /// with that key, and end once it leaves the client's key set (PKJWT-15, atproto).
+    pub bind_grants_to_key: bool,
 }
 
 impl Default for ClientAuthConfig {

@@ -218,6 +218,8 @@ faults! {
         "Starts an authorization from a pushed request_uri whatever client_id accompanies it.";
     AcceptPushedRequestUri = "accept-pushed-request-uri" breaks "PAR-04":
         "Accepts a pushed authorization request that carries a request_uri parameter.";
+    RefreshIgnoresGrantKey = "refresh-ignores-grant-key" breaks "PKJWT-15":
+        "Refreshes a grant bound to a client key with an assertion signed by any other key of the client.";
 }
 
 impl fmt::Display for Fault {

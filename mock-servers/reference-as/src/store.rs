@@ -138,6 +138,12 @@ const SCHEMA: &[&str] = &[
         expires_at INTEGER NOT NULL,
         used INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS pushed_requests_by_expiry ON pushed_requests (expires_at)",
+    // PKJWT-15: the client key (RFC 7638 thumbprint) a grant is bound to. A table of its own,
+    // since `CREATE TABLE IF NOT EXISTS` never adds a column to an existing file database;
+    // rows go with their grant.
+    "CREATE TABLE IF NOT EXISTS grant_keys (
+        grant_id BLOB PRIMARY KEY REFERENCES grants(id) ON DELETE CASCADE,
+        thumbprint TEXT NOT NULL)",
 ];
 
 /// Selects a live refresh token's record: unused, unexpired, its family not revoked.
@@ -966,6 +972,28 @@ impl Store {
             "a live, unused, unrevoked token must have matched"
         );
         Ok(RefreshUse::Expired)
+    }
+
+    /// Binds the grant `grant_id` to the client key with RFC 7638 thumbprint `thumbprint`
+    /// (PKJWT-15). A grant is bound once, when its code is redeemed, before any refresh token
+    /// of it exists.
+    pub async fn bind_grant_key(&self, grant_id: &[u8], thumbprint: &str) -> Result<(), AsError> {
+        sqlx::query("INSERT OR REPLACE INTO grant_keys (grant_id, thumbprint) VALUES (?, ?)")
+            .bind(grant_id)
+            .bind(thumbprint)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The thumbprint of the client key the grant `grant_id` is bound to, if it is bound.
+    pub async fn grant_key(&self, grant_id: &[u8]) -> Result<Option<String>, AsError> {
+        Ok(
+            sqlx::query_scalar("SELECT thumbprint FROM grant_keys WHERE grant_id = ?")
+                .bind(grant_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Records the first use of client assertion `jti` by `client_id`, remembered until

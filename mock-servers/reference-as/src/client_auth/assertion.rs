@@ -20,7 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
-use super::jwks::{JwksCache, KeySet, Refresh};
+use super::jwks::{JwksCache, KeySet, KeyThumbprint, Refresh};
 use super::registered::ClientKeys;
 use super::{AuthFailure, Client};
 use crate::cimd::ClientResolver;
@@ -280,7 +280,9 @@ impl AssertionRules {
         Ok(identity)
     }
 
-    /// Every remaining rule for `client`, ending with the one-time use of the `jti`.
+    /// Every remaining rule for `client`, ending with the one-time use of the `jti`. Returns the
+    /// thumbprint of the key the signature verified with (`None` when a fault skipped the
+    /// signature), for binding grants to it (PKJWT-15).
     pub async fn verify(
         &self,
         client: &Client,
@@ -288,28 +290,31 @@ impl AssertionRules {
         resolver: &ClientResolver,
         jwks: &JwksCache,
         store: &Store,
-    ) -> Result<(), AuthFailure> {
+    ) -> Result<Option<KeyThumbprint>, AuthFailure> {
         let alg = self.algorithm(client, assertion)?;
         self.check_type(assertion)?;
         self.check_audience(assertion)?;
         let (exp, jti) = self.check_lifetime(assertion)?;
         // CIMD-AUTH-03: the `skip-assertion-signature` fault trusts any signature.
+        let mut key = None;
         if let Some(alg) = alg
             && !self.faults.on(Fault::SkipAssertionSignature)
         {
-            self.check_signature(client, assertion, alg, resolver, jwks)
-                .await?;
+            key = Some(
+                self.check_signature(client, assertion, alg, resolver, jwks)
+                    .await?,
+            );
         }
         // PKJWT-09: one atomic insert decides the single winner among concurrent replays; the
         // entry lives as long as the assertion could still be accepted.
         if self.faults.on(Fault::ReplayableJti) {
-            return Ok(());
+            return Ok(key);
         }
         let first_use = store
             .use_assertion_jti(client.id(), jti, exp.saturating_add(self.skew))
             .await?;
         if first_use {
-            Ok(())
+            Ok(key)
         } else {
             Err(refuse(
                 "PKJWT-09",
@@ -592,6 +597,7 @@ impl AssertionRules {
 
     /// CIMD-AUTH-03 / PKJWT-10: the signature verifies with one of the client's own keys,
     /// chosen by `kid` and algorithm; an unknown `kid` earns one (rate-limited) JWKS refresh.
+    /// Returns the thumbprint of the key that verified it.
     async fn check_signature(
         &self,
         client: &Client,
@@ -599,7 +605,7 @@ impl AssertionRules {
         alg: Algorithm,
         resolver: &ClientResolver,
         jwks: &JwksCache,
-    ) -> Result<(), AuthFailure> {
+    ) -> Result<KeyThumbprint, AuthFailure> {
         let kid = assertion.header_str("kid");
         let (mut set, uri) = self.key_set(client, resolver, jwks).await?;
         let mut refreshed = "";
@@ -633,11 +639,11 @@ impl AssertionRules {
             ));
         }
         let message = assertion.signing_input.as_bytes();
-        if candidates
+        if let Some(key) = candidates
             .iter()
-            .any(|key| key.verify(alg, message, assertion.signature))
+            .find(|key| key.verify(alg, message, assertion.signature))
         {
-            return Ok(());
+            return Ok(key.thumbprint().clone());
         }
         let which = match kid {
             Some(kid) => format!("the client's key {kid:?}"),

@@ -10,10 +10,16 @@
 //! CIMD-SEC-01/06) and the same HTTP caching rules. A key rotation shows up as an unknown `kid`:
 //! the set is then fetched again at once, but at most once per client per refresh interval, so a
 //! stream of made-up `kid`s cannot turn the AS into a request amplifier.
+//!
+//! Every key carries its RFC 7638 thumbprint, so a grant can be bound to the key that opened it
+//! (PKJWT-15) whatever `kid` the client gives that key later.
 
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 
+use aws_lc_rs::digest;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
@@ -55,12 +61,58 @@ impl KeyKind {
     }
 }
 
+/// The RFC 7638 JWK thumbprint of a public key (SHA-256, base64url): the key's identity,
+/// independent of its `kid`, `alg` and `use`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyThumbprint(String);
+
+impl KeyThumbprint {
+    /// A thumbprint as stored (base64url of the SHA-256 digest).
+    pub fn new(thumbprint: String) -> Self {
+        Self(thumbprint)
+    }
+
+    /// The thumbprint as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The thumbprint of a public JWK, or `None` when a required member is missing or not a
+    /// string. RFC 7638 §3.2: only the required members of the key type, in lexicographic order,
+    /// without whitespace; serde_json escapes strings as §3.3 asks.
+    fn of(key: &Value, kind: KeyKind) -> Option<Self> {
+        let members: &[&str] = match kind {
+            KeyKind::P256 | KeyKind::P384 => &["crv", "kty", "x", "y"],
+            KeyKind::Ed25519 => &["crv", "kty", "x"],
+            KeyKind::Rsa => &["e", "kty", "n"],
+        };
+        let mut canonical = String::from("{");
+        for (i, member) in members.iter().enumerate() {
+            let value = key.get(*member)?.as_str()?;
+            if i > 0 {
+                canonical.push(',');
+            }
+            let _ = write!(canonical, "\"{member}\":{}", Value::from(value));
+        }
+        canonical.push('}');
+        let digest = digest::digest(&digest::SHA256, canonical.as_bytes());
+        Some(Self(URL_SAFE_NO_PAD.encode(digest)))
+    }
+}
+
+impl fmt::Display for KeyThumbprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// One verification key.
 #[derive(Clone)]
 pub struct PublicKey {
     kid: Option<String>,
     kind: KeyKind,
     alg: Option<Algorithm>,
+    thumbprint: KeyThumbprint,
     key: DecodingKey,
 }
 
@@ -70,6 +122,7 @@ impl fmt::Debug for PublicKey {
             .field("kid", &self.kid)
             .field("kind", &self.kind)
             .field("alg", &self.alg)
+            .field("thumbprint", &self.thumbprint)
             .finish_non_exhaustive()
     }
 }
@@ -78,6 +131,11 @@ impl PublicKey {
     /// Whether `signature` over `message` verifies with this key under `alg`.
     pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &str) -> bool {
         jsonwebtoken::crypto::verify(signature, message, &self.key, alg).unwrap_or(false)
+    }
+
+    /// The key's RFC 7638 thumbprint.
+    pub fn thumbprint(&self) -> &KeyThumbprint {
+        &self.thumbprint
     }
 }
 
@@ -205,12 +263,14 @@ fn usable(key: &Value) -> Option<PublicKey> {
         None => None,
         Some(kid) => Some(kid.as_str()?.to_owned()),
     };
+    let thumbprint = KeyThumbprint::of(key, key_kind)?;
     let jwk: Jwk = serde_json::from_value(key.clone()).ok()?;
     let decoding = DecodingKey::from_jwk(&jwk).ok()?;
     Some(PublicKey {
         kid,
         kind: key_kind,
         alg,
+        thumbprint,
         key: decoding,
     })
 }
@@ -317,6 +377,28 @@ mod tests {
             "{}",
             set.describe()
         );
+    }
+
+    #[test]
+    fn thumbprints_follow_rfc_7638() {
+        // RFC 7638 §3.1: the example RSA key and its thumbprint.
+        let rsa = json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        });
+        let set = KeySet::parse(&json!({ "keys": [rsa] })).unwrap();
+        let key = set.candidates(Algorithm::RS256, None)[0];
+        assert_eq!(
+            key.thumbprint().as_str(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+        // The kid is no part of a key's identity.
+        let set = KeySet::parse(&json!({ "keys": [ec("a"), ec("b")] })).unwrap();
+        let keys = set.candidates(Algorithm::ES256, None);
+        assert_eq!(keys[0].thumbprint(), keys[1].thumbprint());
     }
 
     #[test]

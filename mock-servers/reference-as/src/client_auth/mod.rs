@@ -30,7 +30,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 pub use assertion::{AssertionRules, JWT_BEARER};
-pub use jwks::{JwksCache, KeySet};
+pub use jwks::{JwksCache, KeySet, KeyThumbprint};
 pub use registered::{RegisteredClient, SecretHash};
 
 use crate::cimd::{AuthMethod, ClientMetadata, ClientResolver, EphemeralPolicy, looks_like_url};
@@ -343,6 +343,16 @@ pub struct ClientAuthenticator {
     jwks: JwksCache,
     store: Store,
     faults: Faults,
+    bind_grants_to_key: bool,
+}
+
+/// An authenticated client, and the key its assertion was verified with (`private_key_jwt`).
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The client.
+    pub client: Client,
+    /// The RFC 7638 thumbprint of the key that verified the client's assertion, if it sent one.
+    pub key: Option<KeyThumbprint>,
 }
 
 impl ClientAuthenticator {
@@ -367,6 +377,7 @@ impl ClientAuthenticator {
             jwks: JwksCache::new(policy, config, faults),
             store,
             faults: faults.clone(),
+            bind_grants_to_key: config.bind_grants_to_key,
         }
     }
 
@@ -400,12 +411,28 @@ impl ClientAuthenticator {
         headers: &HeaderMap,
         params: AuthParams<'_>,
     ) -> Result<Client, AuthFailure> {
+        self.authenticate_keyed(endpoint, directory, resolver, headers, params)
+            .await
+            .map(|authenticated| authenticated.client)
+    }
+
+    /// [`ClientAuthenticator::authenticate_at`], also naming the key a client assertion was
+    /// verified with (to bind grants to it, PKJWT-15).
+    pub async fn authenticate_keyed(
+        &self,
+        endpoint: AuthEndpoint,
+        directory: &ClientDirectory,
+        resolver: &ClientResolver,
+        headers: &HeaderMap,
+        params: AuthParams<'_>,
+    ) -> Result<Authenticated, AuthFailure> {
         let rules = match endpoint {
             AuthEndpoint::Token => &self.rules,
             AuthEndpoint::Par => &self.par_rules,
         };
         let presented = presented(headers, params)?;
-        match presented {
+        let mut key = None;
+        let client = match presented {
             Presented::Nothing { client_id } => {
                 let Some(client_id) = client_id else {
                     return Err(OAuthError::invalid_request(
@@ -454,7 +481,9 @@ impl ClientAuthenticator {
                     // refused (the `accept-client-secret` fault ignores it instead).
                     if self.faults.on(Fault::AcceptClientSecret) {
                         let client = directory.find(resolver, client_id).await;
-                        return self.public(client.map_err(token_error)?);
+                        return self
+                            .public(client.map_err(token_error)?)
+                            .map(|client| Authenticated { client, key: None });
                     }
                     return Err(AuthFailure::invalid_client(
                         "client_secret is not accepted: URL client IDs cannot hold a shared secret \
@@ -487,12 +516,18 @@ impl ClientAuthenticator {
                         client.id()
                     )));
                 }
-                rules
+                key = rules
                     .verify(&client, &assertion, resolver, &self.jwks, &self.store)
                     .await?;
                 Ok(client)
             }
-        }
+        }?;
+        Ok(Authenticated { client, key })
+    }
+
+    /// Whether grants are bound to the key that opened them (`bind_grants_to_key`, PKJWT-15).
+    pub fn binds_grants_to_key(&self) -> bool {
+        self.bind_grants_to_key
     }
 
     /// A request without credentials: only a client that registered `none` may send one.

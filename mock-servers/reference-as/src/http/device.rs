@@ -38,7 +38,7 @@ use super::authorize::{proceed, resource_indicator};
 use super::pages::{escape, html};
 use super::token::{TokenError, TokenResponse, authenticate, issue, no_store};
 use super::{AppState, BROWSER_COOKIE, Params, cookie, request_url, see_other};
-use crate::client_auth::Client;
+use crate::client_auth::{Client, KeyThumbprint};
 use crate::error::{ErrorCode, OAuthError};
 use crate::faults::Fault;
 use crate::store::{
@@ -167,6 +167,7 @@ pub(super) async fn redeem(
     state: &AppState,
     params: &Params,
     client: &Client,
+    key: Option<&KeyThumbprint>,
 ) -> Result<TokenResponse, TokenError> {
     let Some(device_code) = params.get("device_code")? else {
         return Err(OAuthError::invalid_request("device_code is missing (RFC 8628 §3.4)").into());
@@ -185,6 +186,7 @@ pub(super) async fn redeem(
     {
         DevicePoll::Approved(grant) => {
             tracing::info!(client_id = client.id(), "device authorization redeemed");
+            super::token::bind_grant(state, &grant.grant_id, key).await?;
             let scope = grant.scope.clone();
             issue(state, client, &grant, &scope, None).await
         }

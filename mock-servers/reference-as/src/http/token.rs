@@ -7,6 +7,11 @@
 //! the one-time code or token is consumed. A request refused at authentication leaves the code
 //! untouched, so a client that forgot its assertion can retry. Once consumed, any later mismatch
 //! (client, redirect URI, verifier) still burns it: a stolen code gets one guess, not many.
+//!
+//! With `[client_auth] bind_grants_to_key` a grant opened by a `private_key_jwt` client is bound
+//! to the key that signed the assertion redeeming its code, and refreshes must be signed with
+//! that key (PKJWT-15). Removal of the key is seen through the JWKS cache: until the cached set
+//! expires, the removed key still authenticates.
 
 use std::sync::Arc;
 
@@ -23,7 +28,9 @@ use serde_json::json;
 
 use super::authorize::resource_indicator;
 use super::{AppState, Params};
-use crate::client_auth::{AuthFailure, AuthParams, Client};
+use crate::client_auth::{
+    AuthEndpoint, AuthFailure, AuthParams, Authenticated, Client, KeyThumbprint,
+};
 use crate::error::{AsError, ErrorCode, OAuthError};
 use crate::faults::Fault;
 use crate::store::{CodeRedemption, RefreshGrant, RefreshUse, scope_set};
@@ -170,7 +177,8 @@ async fn exchange(
             .into());
         }
     };
-    let client = authenticate(state, headers, &params).await?;
+    let authenticated = authenticate_keyed(state, headers, &params).await?;
+    let (client, key) = (authenticated.client, authenticated.key.as_ref());
     // CUR-03: the grant must still be allowed by the policy and the (re-fetched) document.
     if !client.grant_allowed(grant_type, state.resolver.policy(), &state.faults) {
         let why = match client {
@@ -187,14 +195,56 @@ async fn exchange(
         .into());
     }
     match grant_type {
-        "authorization_code" => authorization_code(state, &params, &client).await,
-        super::device::DEVICE_CODE_GRANT => super::device::redeem(state, &params, &client).await,
+        "authorization_code" => authorization_code(state, &params, &client, key).await,
+        super::device::DEVICE_CODE_GRANT => {
+            super::device::redeem(state, &params, &client, key).await
+        }
         "client_credentials" => match initial_access_token(state, &params, &client).await? {
             Some(issued) => Ok(issued),
             None => client_credentials(state, &params, &client),
         },
-        _ => refresh_token(state, &params, &client).await,
+        _ => refresh_token(state, &params, &client, key).await,
     }
+}
+
+/// PKJWT-15: binds a newly opened grant to the key that authenticated its redemption, when
+/// grants are bound and the client sent an assertion.
+pub(super) async fn bind_grant(
+    state: &AppState,
+    grant_id: &[u8],
+    key: Option<&KeyThumbprint>,
+) -> Result<(), TokenError> {
+    if let Some(key) = key
+        && state.client_auth.binds_grants_to_key()
+    {
+        state.store.bind_grant_key(grant_id, key.as_str()).await?;
+    }
+    Ok(())
+}
+
+/// PKJWT-15: a bound grant is refreshed only with an assertion signed by its key (the
+/// `refresh-ignores-grant-key` fault takes any). Checked whatever the switch says now, so
+/// grants bound before a restart stay bound.
+async fn check_grant_key(
+    state: &AppState,
+    grant_id: &[u8],
+    key: Option<&KeyThumbprint>,
+) -> Result<(), TokenError> {
+    let Some(bound) = state.store.grant_key(grant_id).await? else {
+        return Ok(());
+    };
+    if key.is_some_and(|k| k.as_str() == bound) || state.fault(Fault::RefreshIgnoresGrantKey) {
+        return Ok(());
+    }
+    Err(OAuthError::invalid_grant(match key {
+        Some(key) => format!(
+            "the refresh token's grant is bound to the client key with RFC 7638 thumbprint              {bound}, but this request's client assertion was signed with the key {key}; sign              refreshes with the key that redeemed the authorization code (PKJWT-15)"
+        ),
+        None => format!(
+            "the refresh token's grant is bound to the client key with RFC 7638 thumbprint              {bound}, but this request carries no client assertion signed with it (PKJWT-15)"
+        ),
+    })
+    .into())
 }
 
 /// Authenticates the client with whatever credentials the request carries (see
@@ -204,6 +254,15 @@ pub(super) async fn authenticate(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Client, TokenError> {
+    Ok(authenticate_keyed(state, headers, params).await?.client)
+}
+
+/// [`authenticate`], also naming the key that verified a client assertion.
+async fn authenticate_keyed(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Authenticated, TokenError> {
     let auth = AuthParams {
         client_id: params.get("client_id")?,
         client_secret: params.get("client_secret")?,
@@ -212,7 +271,13 @@ pub(super) async fn authenticate(
     };
     Ok(state
         .client_auth
-        .authenticate(&state.clients, &state.resolver, headers, auth)
+        .authenticate_keyed(
+            AuthEndpoint::Token,
+            &state.clients,
+            &state.resolver,
+            headers,
+            auth,
+        )
         .await?)
 }
 
@@ -221,6 +286,7 @@ async fn authorization_code(
     state: &AppState,
     params: &Params,
     client: &Client,
+    key: Option<&KeyThumbprint>,
 ) -> Result<TokenResponse, TokenError> {
     let Some(code) = params.get("code")? else {
         return Err(OAuthError::invalid_request("code is missing").into());
@@ -297,6 +363,7 @@ async fn authorization_code(
         )
         .into());
     }
+    bind_grant(state, &redeemed.grant_id, key).await?;
     let family = RefreshGrant {
         grant_id: redeemed.grant_id,
         client_id: grant.client_id,
@@ -342,6 +409,7 @@ async fn refresh_token(
     state: &AppState,
     params: &Params,
     client: &Client,
+    key: Option<&KeyThumbprint>,
 ) -> Result<TokenResponse, TokenError> {
     let Some(token) = params.get("refresh_token")? else {
         return Err(OAuthError::invalid_request("refresh_token is missing").into());
@@ -383,8 +451,10 @@ async fn refresh_token(
             .join(" "))
     };
     // A request refused for its own parameters must not cost the client its live token.
-    if let Some(live) = state.store.live_refresh_grant(token).await? {
-        check(&live)?;
+    let live = state.store.live_refresh_grant(token).await?;
+    if let Some(live) = &live {
+        check(live)?;
+        check_grant_key(state, &live.grant_id, key).await?;
     }
     let rotate = !state.fault(Fault::NoRefreshRotation);
     let grant = match state.store.use_refresh_token(token, rotate).await? {
@@ -412,6 +482,10 @@ async fn refresh_token(
         }
     };
     let access_scope = check(&grant)?;
+    // The token was not live a moment ago, yet is now: check its key all the same.
+    if live.is_none() {
+        check_grant_key(state, &grant.grant_id, key).await?;
+    }
     let kept = if rotate { None } else { Some(token.to_owned()) };
     issue(state, client, &grant, &access_scope, kept).await
 }
