@@ -267,7 +267,7 @@ impl Family {
             Family::Mcp => &["MCP-"],
             Family::Dcr => &["DCR-", "DCRM-"],
             Family::Pkjwt => &["PKJWT-"],
-            Family::Oauth => &["AS-META-", "PKCE-", "OAUTH-", "BCP-", "RI-"],
+            Family::Oauth => &["AS-META-", "PKCE-", "OAUTH-", "BCP-", "RI-", "PAR-"],
             Family::Profiles => &["A0-", "CUR-", "ATP-"],
             Family::Device => &["DEV-"],
         }

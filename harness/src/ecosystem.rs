@@ -379,6 +379,7 @@ impl Ecosystem {
             authorization_endpoint: server.url("/authorize"),
             token_endpoint: server.url("/token"),
             registration_endpoint: Some(server.url("/register")),
+            par_endpoint: Some(server.url("/par")),
             dcr: self.dcr_setup(),
             trust: self.trust_for(server),
         }

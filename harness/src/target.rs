@@ -715,11 +715,17 @@ pub async fn discover(target: &Target, parties: &Parties) -> Result<AsUnderTest,
         None | Some(serde_json::Value::Null) => None,
         Some(_) => Some(endpoint("registration_endpoint")?),
     };
+    // RFC 9126 §5: likewise optional; without it PAR scenarios are not applicable.
+    let par_endpoint = match metadata.get("pushed_authorization_request_endpoint") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(_) => Some(endpoint("pushed_authorization_request_endpoint")?),
+    };
     Ok(AsUnderTest {
         issuer: target.issuer.clone(),
         authorization_endpoint: endpoint("authorization_endpoint")?,
         token_endpoint: endpoint("token_endpoint")?,
         registration_endpoint,
+        par_endpoint,
         dcr: target.dcr.clone(),
         trust,
     })

@@ -41,6 +41,7 @@ async fn unmet(eco: &Ecosystem, server: &MockServer, scenario: &Scenario) -> BTr
         authorization_endpoint: format!("{issuer}/authorize"),
         token_endpoint: format!("{issuer}/token"),
         registration_endpoint: None,
+        par_endpoint: None,
         dcr: cimd_harness::scenario::registration::DcrSetup::default(),
         trust: eco.trust(),
     };

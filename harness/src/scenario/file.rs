@@ -93,6 +93,8 @@ pub enum Step {
     EditTemplate(EditTemplateStep),
     /// An RFC 8628 device authorization, and optionally the person approving it.
     Device(super::device::DeviceStep),
+    /// An RFC 9126 pushed authorization request.
+    Par(super::par::ParStep),
 }
 
 impl Step {
@@ -107,6 +109,7 @@ impl Step {
             Step::InitialAccessToken(s) => s.id.as_deref(),
             Step::EditTemplate(s) => s.id.as_deref(),
             Step::Device(s) => s.id.as_deref(),
+            Step::Par(s) => s.id.as_deref(),
             Step::Route(_) | Step::Wait(_) => None,
         }
     }
@@ -124,6 +127,7 @@ impl Step {
             Step::InitialAccessToken(_) => "initial_access_token",
             Step::EditTemplate(_) => "edit_template",
             Step::Device(_) => "device",
+            Step::Par(_) => "par",
         }
     }
 }
@@ -200,6 +204,9 @@ pub struct AuthorizeStep {
     /// Send the request as a fresh browser (no cookies from earlier steps); default false.
     #[serde(default)]
     pub fresh_browser: bool,
+    /// Continue from this `par` step: send only `client_id`, its `request_uri` and `extra`
+    /// (RFC 9126 §4), and keep its PKCE verifier for the exchange.
+    pub pushed: Option<String>,
 }
 
 /// `token = { id = "tok", exchange = "flow" }` or `token = { form = { grant_type = "…" } }`.

@@ -12,12 +12,14 @@
 //! - [`run`]: the step runner and the evidence it keeps.
 //! - [`assertion`]: `private_key_jwt` client assertions the token step signs.
 //! - [`device`]: the RFC 8628 device step (device authorization, user code, approval).
+//! - [`par`]: the RFC 9126 `par` step and the authorization requests that continue from it.
 //! - [`registration`]: RFC 7591/7592 steps, initial access tokens, the template admin API, and
 //!   which targets can run them.
 //! - [`judge`]: expectations judged against the evidence.
 
 pub mod assertion;
 pub mod device;
+pub mod par;
 pub mod file;
 pub mod judge;
 pub mod registration;

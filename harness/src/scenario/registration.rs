@@ -614,6 +614,14 @@ pub fn applicability(scenario: &Scenario, target: &AsUnderTest) -> Option<String
                 .to_owned(),
         );
     }
+    let pushes = steps.iter().any(|s| matches!(s, Step::Par(_)));
+    if (pushes || mentions("{par_endpoint}")) && target.par_endpoint.is_none() {
+        return Some(
+            "the target's metadata has no pushed_authorization_request_endpoint (it offers no \
+             RFC 9126 pushed authorization requests)"
+                .to_owned(),
+        );
+    }
     let edits = steps.iter().any(|s| matches!(s, Step::EditTemplate(_)));
     if edits && target.dcr.admin_token.is_none() {
         return Some(
@@ -642,6 +650,8 @@ pub fn step_strings(step: &Step) -> Vec<String> {
             let mut v = vec![s.client_id.clone(), s.redirect_uri.clone()];
             v.extend(s.scope.clone());
             v.extend(s.extra.values().cloned());
+            // Checks at load time that `pushed` names a step that captures a request_uri.
+            v.extend(s.pushed.iter().map(|push| format!("{{{push}.request_uri}}")));
             v
         }
         Step::Token(s) => {
@@ -683,6 +693,7 @@ pub fn step_strings(step: &Step) -> Vec<String> {
             v
         }
         Step::Device(s) => s.strings(),
+        Step::Par(s) => s.strings(),
         Step::Discover(_) | Step::Wait(_) => Vec::new(),
     }
 }
@@ -793,6 +804,7 @@ mod tests {
             authorization_endpoint: "https://as.test/authorize".to_owned(),
             token_endpoint: "https://as.test/token".to_owned(),
             registration_endpoint: endpoint.then(|| "https://as.test/register".to_owned()),
+            par_endpoint: None,
             dcr: setup,
             trust: crate::agent::Trust::default(),
         }

@@ -36,6 +36,8 @@ pub struct AsUnderTest {
     pub token_endpoint: String,
     /// RFC 7591 registration endpoint, if the metadata names one.
     pub registration_endpoint: Option<String>,
+    /// RFC 9126 pushed authorization request endpoint, if the metadata names one.
+    pub par_endpoint: Option<String>,
     /// DCR credentials, template and management support (from the target file).
     pub dcr: DcrSetup,
     /// What a user agent trusts and how it resolves names.
@@ -396,6 +398,7 @@ async fn run_step(
         }
         Step::EditTemplate(s) => registration::edit_template(s, target, bindings, ua, log).await,
         Step::Device(s) => super::device::run(s, target, user, around, bindings, ua, log).await,
+        Step::Par(s) => super::par::run(s, target, around, bindings, ua, log).await,
         Step::Route(s) => {
             let url = fill(bindings, &s.url)?;
             mount(around, bindings, &url, &s.reply)?;
@@ -426,39 +429,49 @@ async fn authorize(
 ) -> Result<StepResult, HarnessError> {
     let client_id = fill(bindings, &s.client_id)?;
     let redirect_uri = fill(bindings, &s.redirect_uri)?;
-    let mut request = AuthorizeRequest::new(&client_id, &redirect_uri);
-    request.scope = s.scope.as_deref().map(|v| fill(bindings, v)).transpose()?;
-    let pkce = Pkce::generate();
-    match s.pkce {
-        PkceChoice::S256 => request.pkce = Some(pkce.clone()),
-        PkceChoice::None => request.pkce = None,
-        PkceChoice::Plain => {
-            request.pkce = None;
-            request
-                .extra
-                .push(("code_challenge".to_owned(), pkce.verifier.clone()));
-            request
-                .extra
-                .push(("code_challenge_method".to_owned(), "plain".to_owned()));
+    let (url, state, code_verifier) = if let Some(push) = &s.pushed {
+        let mut extra = Vec::new();
+        for (name, value) in &s.extra {
+            extra.push((name.clone(), fill(bindings, value)?));
         }
-    }
-    for (name, value) in &s.extra {
-        request.extra.push((name.clone(), fill(bindings, value)?));
-    }
-    let mut url = request.url(&target.authorization_endpoint)?;
-    if let Some(response_type) = &s.response_type {
-        let pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| {
-                if k == "response_type" {
-                    (k.into_owned(), response_type.clone())
-                } else {
-                    (k.into_owned(), v.into_owned())
-                }
-            })
-            .collect();
-        url.query_pairs_mut().clear().extend_pairs(&pairs);
-    }
+        let pushed = super::par::pushed_authorization(push, &client_id, &extra, target, bindings)?;
+        (pushed.url, pushed.state, pushed.code_verifier)
+    } else {
+        let mut request = AuthorizeRequest::new(&client_id, &redirect_uri);
+        request.scope = s.scope.as_deref().map(|v| fill(bindings, v)).transpose()?;
+        let pkce = Pkce::generate();
+        match s.pkce {
+            PkceChoice::S256 => request.pkce = Some(pkce.clone()),
+            PkceChoice::None => request.pkce = None,
+            PkceChoice::Plain => {
+                request.pkce = None;
+                request
+                    .extra
+                    .push(("code_challenge".to_owned(), pkce.verifier.clone()));
+                request
+                    .extra
+                    .push(("code_challenge_method".to_owned(), "plain".to_owned()));
+            }
+        }
+        for (name, value) in &s.extra {
+            request.extra.push((name.clone(), fill(bindings, value)?));
+        }
+        let mut url = request.url(&target.authorization_endpoint)?;
+        if let Some(response_type) = &s.response_type {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| {
+                    if k == "response_type" {
+                        (k.into_owned(), response_type.clone())
+                    } else {
+                        (k.into_owned(), v.into_owned())
+                    }
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(&pairs);
+        }
+        (url, request.state, pkce.verifier)
+    };
     let login = match s.login {
         LoginChoice::Email => Login::EmailCode {
             email: user.email.clone(),
@@ -477,8 +490,8 @@ async fn authorize(
     let id = s.id.as_deref();
     capture(bindings, id, "client_id", &client_id);
     capture(bindings, id, "redirect_uri", &redirect_uri);
-    capture(bindings, id, "state", &request.state);
-    capture(bindings, id, "code_verifier", &pkce.verifier);
+    capture(bindings, id, "state", &state);
+    capture(bindings, id, "code_verifier", &code_verifier);
     if let Outcome::Redirected { params, .. } = &walk.outcome {
         for name in ["code", "iss", "error"] {
             if let Some(value) = params.get(name) {

@@ -4,7 +4,7 @@
 //! Instead they say `{host:www}` (the origin of virtual host `www` in this scenario's namespace),
 //! `{hostname:www}`, `{ns}` (the namespace's domain), `{issuer}`, `{callback}`, `{flow.code}`
 //! (a value an earlier step captured), `{template}` (the target's template software_id) or
-//! `{registration_endpoint}`. Filling is a single left-to-right pass, so a value that
+//! `{registration_endpoint}` or `{par_endpoint}` (set by a `par` step). Filling is a single left-to-right pass, so a value that
 //! happens to contain braces is never expanded twice.
 
 use std::collections::BTreeMap;
@@ -127,6 +127,7 @@ impl Bindings {
         for name in [
             super::registration::TEMPLATE,
             super::registration::REGISTRATION_ENDPOINT,
+            super::par::PAR_ENDPOINT,
         ] {
             captured.insert(name.to_owned(), format!("<{name}>"));
         }
@@ -171,6 +172,7 @@ pub const CAPTURED_NAMES: &[&str] = &[
     "verification_uri",
     "verification_uri_complete",
     "interval",
+    "request_uri",
 ];
 
 /// A DNS label: what `{host:…}` accepts.
