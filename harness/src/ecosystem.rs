@@ -16,6 +16,7 @@
 //! harness callback and sign in by either method. The IAT client's secret and the template
 //! admin API's token are random per ecosystem.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -281,7 +282,7 @@ impl Ecosystem {
             options.policy.clone(),
             options.faults.clone(),
             &dcr,
-            &serde_json::Map::new(),
+            &ConfigOverrides::default(),
         )?;
         let server = reference_as::spawn(config, Some(parties.ca.server_config()))
             .await
@@ -318,16 +319,16 @@ impl Ecosystem {
         &self,
         policy: EphemeralPolicy,
     ) -> Result<RunningAs, HarnessError> {
-        self.spawn_reference_as_with(policy, &serde_json::Map::new())
+        self.spawn_reference_as_with(policy, &ConfigOverrides::default())
             .await
     }
 
-    /// [`Ecosystem::spawn_reference_as`] with `registration` keys (of the AS config's
-    /// `[registration]` table) set over the ecosystem's registration setup.
+    /// [`Ecosystem::spawn_reference_as`] with `overrides` set over the config's sections (the
+    /// registration keys over the ecosystem's registration setup).
     pub async fn spawn_reference_as_with(
         &self,
         policy: EphemeralPolicy,
-        registration: &serde_json::Map<String, serde_json::Value>,
+        overrides: &ConfigOverrides,
     ) -> Result<RunningAs, HarnessError> {
         let config = reference_config(
             &self.parties,
@@ -335,7 +336,7 @@ impl Ecosystem {
             policy,
             self.faults.clone(),
             &self.dcr,
-            registration,
+            overrides,
         )?;
         reference_as::spawn(config, Some(self.ca.server_config()))
             .await
@@ -401,6 +402,12 @@ impl Ecosystem {
     }
 }
 
+/// Keys a scenario sets over sections of a reference AS config (its `[reference_as.*]` tables
+/// other than the policy), by section name (`registration`, `client_auth`, `tokens`). They go
+/// through the AS's own config parser, so they are checked exactly as in a config file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigOverrides(pub BTreeMap<String, serde_json::Map<String, serde_json::Value>>);
+
 /// The `[registration]` table every reference AS of an ecosystem starts from (before a
 /// scenario's own keys): initial access tokens, management with rotation on update, deletion,
 /// plain and templated registration, one template.
@@ -453,7 +460,7 @@ fn reference_config(
     policy: EphemeralPolicy,
     faults: Faults,
     dcr: &DcrSecrets,
-    registration: &serde_json::Map<String, serde_json::Value>,
+    overrides: &ConfigOverrides,
 ) -> Result<Config, HarnessError> {
     let mut config = Config {
         public_host: AS_HOST.to_owned(),
@@ -472,14 +479,28 @@ fn reference_config(
     config.clients.push(iat_client(dcr));
     // The registration table goes through the AS's own config parser, so a scenario's keys are
     // checked exactly as in a config file.
-    let mut table = registration_base(dcr);
-    if let Some(members) = table.as_object_mut() {
-        members.extend(registration.clone());
-    }
     let mut whole = serde_json::to_value(&config).map_err(party)?;
-    whole["registration"] = table;
-    serde_json::from_value(whole)
-        .map_err(|e| HarnessError::Scenario(format!("[registration]: {e}")))
+    whole["registration"] = registration_base(dcr);
+    for (section, members) in &overrides.0 {
+        match whole
+            .get_mut(section)
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            Some(table) => table.extend(members.clone()),
+            None => {
+                return Err(HarnessError::Scenario(format!(
+                    "[{section}] is not a section of the reference AS config"
+                )));
+            }
+        }
+    }
+    serde_json::from_value(whole).map_err(|e| {
+        let sections: Vec<String> = overrides.0.keys().map(|s| format!("[{s}]")).collect();
+        HarnessError::Scenario(format!(
+            "the reference AS config with the scenario's {} keys: {e}",
+            sections.join(", ")
+        ))
+    })
 }
 
 /// `users` as reference-AS config entries with PBKDF2 hashes (derived in parallel, once).

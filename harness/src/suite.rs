@@ -15,7 +15,7 @@ use futures_util::stream;
 use serde::Serialize;
 
 use crate::HarnessError;
-use crate::ecosystem::{Ecosystem, Parties};
+use crate::ecosystem::{ConfigOverrides, Ecosystem, Parties};
 use crate::scenario::judge::{self, Check, Verdict};
 use crate::scenario::run::{self, AsUnderTest, Event, Surroundings, TestUser};
 use crate::scenario::{self, Scenario};
@@ -101,13 +101,16 @@ async fn dedicated_as(
         Some(table) => scenario::policy(table, &bindings).map_err(HarnessError::Scenario)?,
         None => eco.policy().clone(),
     };
-    let registration = match settings.and_then(|s| s.registration.as_ref()) {
-        Some(table) => {
-            scenario::registration_settings(table, &bindings).map_err(HarnessError::Scenario)?
-        }
-        None => serde_json::Map::new(),
-    };
-    eco.spawn_reference_as_with(policy, &registration).await
+    let mut overrides = ConfigOverrides::default();
+    for (section, table) in settings
+        .into_iter()
+        .flat_map(scenario::file::ReferenceAsSettings::config_tables)
+    {
+        let members = scenario::section_settings(section, table, &bindings)
+            .map_err(|e| HarnessError::Scenario(format!("[reference_as.{section}]: {e}")))?;
+        overrides.0.insert(section.to_owned(), members);
+    }
+    eco.spawn_reference_as_with(policy, &overrides).await
 }
 
 /// Runs one scenario as `user` against a third-party AS (`under_test`, discovered from

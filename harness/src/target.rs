@@ -35,13 +35,19 @@
 //! management = true                # RFC 7592 (registration_client_uri); false: not applicable
 //! [dcr.registration]               # optional: same keys as the reference AS's [registration]
 //! access = "initial-access-token"
+//! [client_auth]                    # optional: same keys as the reference AS's [client_auth]
+//! bind_grants_to_key = true
+//! [tokens]                         # optional: same keys as the reference AS's [tokens]
+//! device_code_ttl_secs = 2
 //! ```
 //!
 //! Registration scenarios are not applicable when the AS's metadata has no
 //! `registration_endpoint`, when they obtain initial access tokens and `[dcr]` names no
 //! `client_id`, when they register from a template and `[dcr]` names none, when they manage a
 //! registration and `management = false`, and when they set `[reference_as.registration]` keys
-//! that `[dcr.registration]` does not declare with the same values.
+//! that `[dcr.registration]` does not declare with the same values. Likewise a scenario that sets
+//! `[reference_as.client_auth]` or `[reference_as.tokens]` keys runs only where the target file's
+//! `[client_auth]` or `[tokens]` declares each of them with the same value.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -81,6 +87,8 @@ struct TargetFile {
     login: LoginSection,
     policy: Option<EphemeralPolicy>,
     dcr: Option<DcrSection>,
+    client_auth: Option<toml::Table>,
+    tokens: Option<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,6 +209,12 @@ pub struct Target {
     pub dcr: DcrSetup,
     /// The registration settings the target declares (`[dcr.registration]`), as JSON members.
     pub registration: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The client authentication settings the target declares (`[client_auth]`, keys of the
+    /// reference AS's table of that name), as JSON members.
+    pub client_auth: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The token lifetimes the target declares (`[tokens]`, keys of the reference AS's table of
+    /// that name), as JSON members.
+    pub tokens: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl std::fmt::Debug for Target {
@@ -217,6 +231,8 @@ impl std::fmt::Debug for Target {
             .field("policy", &self.policy)
             .field("dcr", &self.dcr)
             .field("registration", &self.registration)
+            .field("client_auth", &self.client_auth)
+            .field("tokens", &self.tokens)
             .finish_non_exhaustive()
     }
 }
@@ -325,6 +341,8 @@ impl Target {
             None => (DcrSetup::default(), None),
             Some(section) => check_dcr(section, env, &mut problems),
         };
+        let client_auth = declared_section("client_auth", file.client_auth.as_ref(), &mut problems);
+        let tokens = declared_section("tokens", file.tokens.as_ref(), &mut problems);
         if problems.is_empty() {
             Ok(Self {
                 path: path.to_owned(),
@@ -337,6 +355,8 @@ impl Target {
                 policy: file.policy,
                 dcr,
                 registration,
+                client_auth,
+                tokens,
             })
         } else {
             Err(TargetError::Invalid {
@@ -380,10 +400,15 @@ impl Target {
             return Ok(None);
         };
         let bindings = policy_bindings(scenario, hosts_port);
-        if let Some(table) = &settings.registration {
-            let wanted = scenario::registration_settings(table, &bindings)
+        for (section, table) in settings.config_tables() {
+            let wanted = scenario::section_settings(section, table, &bindings)
                 .map_err(HarnessError::Scenario)?;
-            if let Some(reason) = registration_difference(self.registration.as_ref(), &wanted) {
+            let (declared, label) = match section {
+                "registration" => (self.registration.as_ref(), "[dcr.registration]"),
+                "client_auth" => (self.client_auth.as_ref(), "[client_auth]"),
+                _ => (self.tokens.as_ref(), "[tokens]"),
+            };
+            if let Some(reason) = settings_difference(section, label, declared, &wanted) {
                 return Ok(Some(reason));
             }
         }
@@ -424,9 +449,12 @@ impl Target {
     }
 }
 
-/// Why a target declaring `declared` cannot run a scenario that sets `wanted` registration
-/// settings: each key the scenario sets must be declared with the same value.
-fn registration_difference(
+/// Why a target declaring `declared` (in its file's `label` table) cannot run a scenario that
+/// sets `wanted` keys of the AS config's `section`: each key the scenario sets must be declared
+/// with the same value.
+fn settings_difference(
+    section: &str,
+    label: &str,
     declared: Option<&serde_json::Map<String, serde_json::Value>>,
     wanted: &serde_json::Map<String, serde_json::Value>,
 ) -> Option<String> {
@@ -435,12 +463,37 @@ fn registration_difference(
         match declared.and_then(|d| d.get(key)) {
             Some(have) if have == value => {}
             Some(have) => out.push(format!("{key}: target {have}, scenario {value}")),
-            None => out.push(format!(
-                "{key}: not declared in [dcr.registration], scenario {value}"
-            )),
+            None => out.push(format!("{key}: not declared in {label}, scenario {value}")),
         }
     }
-    (!out.is_empty()).then(|| format!("registration settings differ: {}", out.join("; ")))
+    (!out.is_empty()).then(|| format!("{section} settings differ: {}", out.join("; ")))
+}
+
+/// A declared `[client_auth]` or `[tokens]` table as JSON members, checked against the reference
+/// AS's config type of the same name (the keys must mean what they mean there).
+fn declared_section(
+    section: &str,
+    table: Option<&toml::Table>,
+    problems: &mut Vec<String>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let table = table?;
+    let Ok(serde_json::Value::Object(members)) = serde_json::to_value(table) else {
+        problems.push(format!("[{section}] is not a table of plain values"));
+        return None;
+    };
+    let value = serde_json::Value::Object(members.clone());
+    let checked = if section == "client_auth" {
+        reference_as::config::ClientAuthConfig::deserialize(value).map(drop)
+    } else {
+        reference_as::config::TokenConfig::deserialize(value).map(drop)
+    };
+    match checked {
+        Ok(()) => Some(members),
+        Err(e) => {
+            problems.push(format!("[{section}]: {e}"));
+            None
+        }
+    }
 }
 
 /// Checks `[dcr]`: the credentials come as a pair, the secret from the environment.
@@ -1070,6 +1123,46 @@ password_env = "PW1"
             reason("[dcr.registration]\ndelete = false\naccess = 'open'\n"),
             None
         );
+    }
+
+    #[test]
+    fn a_scenario_that_sets_client_auth_or_token_keys_runs_only_where_the_target_declares_them() {
+        let text = "title = 't'\n[reference_as.client_auth]\nbind_grants_to_key = true\n\
+                    [reference_as.tokens]\ndevice_code_ttl_secs = 2\n\
+                    [[step]]\nwait = { ms = 1 }\n[negative]\nreason = 'r'\n";
+        let scenario = Scenario {
+            id: "pkjwt/bound".to_owned(),
+            path: PathBuf::new(),
+            file: toml::from_str(text).unwrap_or_else(|e| panic!("{e}")),
+        };
+        let reason = |extra: &str| {
+            parse(&format!("{MINIMAL}{extra}"))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .applicability(&scenario, 8443)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let undeclared = reason("").unwrap_or_default();
+        assert!(
+            undeclared.contains("bind_grants_to_key: not declared in [client_auth]"),
+            "{undeclared}"
+        );
+        let tokens = reason(
+            "[client_auth]\nbind_grants_to_key = true\n[tokens]\ndevice_code_ttl_secs = 600\n",
+        )
+        .unwrap_or_default();
+        assert!(
+            tokens.contains("device_code_ttl_secs: target 600, scenario 2"),
+            "{tokens}"
+        );
+        assert_eq!(
+            reason(
+                "[client_auth]\nbind_grants_to_key = true\n[tokens]\ndevice_code_ttl_secs = 2\n"
+            ),
+            None
+        );
+        // The declared tables mean what the reference AS's do: unknown keys are problems.
+        let typo = problems(&format!("{MINIMAL}[tokens]\ndevice_code_ttl = 2\n"));
+        assert!(typo[0].contains("device_code_ttl"), "{typo:?}");
     }
 
     #[test]

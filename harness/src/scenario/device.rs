@@ -8,9 +8,11 @@
 //! `grant_type = "urn:ietf:params:oauth:grant-type:device_code"`. With `approve = true` or
 //! `false`, the scripted user agent opens `verification_uri`, types `wrong_codes` wrong codes
 //! first if asked, then the user code (as shown, or in lower case without its dash), and walks
-//! sign-in and the confirmation page like an authorization request. The step is judged like an
-//! `http` step (the device authorization answer) when the person stays away (`approve =
-//! "skip"`, the default), and like an `authorize` step (the pages seen) otherwise.
+//! sign-in and the confirmation page like an authorization request; with `visit_after_ms` the
+//! person arrives that long after the device authorization (to type a code that has expired).
+//! The step is judged like an `http` step (the device authorization answer) when the person
+//! stays away (`approve = "skip"`, the default), and like an `authorize` step (the pages seen)
+//! otherwise.
 
 use std::collections::BTreeMap;
 
@@ -52,6 +54,10 @@ pub struct DeviceStep {
     /// How the person signs in (default e-mail code).
     #[serde(default)]
     pub login: LoginChoice,
+    /// Milliseconds between the device authorization and the person's visit to the
+    /// verification URI (default 0: at once).
+    #[serde(default)]
+    pub visit_after_ms: u64,
 }
 
 /// Whether and how the person answers.
@@ -150,6 +156,9 @@ pub async fn run(
             body: response.body,
         });
     };
+    if step.visit_after_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(step.visit_after_ms)).await;
+    }
     visit(step, &response.json, allow, user, around, ua).await
 }
 

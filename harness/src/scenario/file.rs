@@ -55,6 +55,28 @@ pub struct ReferenceAsSettings {
     /// registration setup (`access = "open"`, `delete = false`, ...); the rest is kept.
     #[serde(default)]
     pub registration: Option<toml::Value>,
+    /// Keys of the AS config file's `[client_auth]` table (`bind_grants_to_key = true`, ...);
+    /// the rest keep the AS defaults.
+    #[serde(default)]
+    pub client_auth: Option<toml::Value>,
+    /// Keys of the AS config file's `[tokens]` table (`device_code_ttl_secs = 2`, ...); the rest
+    /// keep the AS defaults.
+    #[serde(default)]
+    pub tokens: Option<toml::Value>,
+}
+
+impl ReferenceAsSettings {
+    /// The tables set over the AS config's sections of the same name (everything but the
+    /// policy), by section name.
+    pub fn config_tables(&self) -> impl Iterator<Item = (&'static str, &toml::Value)> {
+        [
+            ("registration", self.registration.as_ref()),
+            ("client_auth", self.client_auth.as_ref()),
+            ("tokens", self.tokens.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(section, table)| table.map(|t| (section, t)))
+    }
 }
 
 /// The negative run: the fault that must make the scenario fail, or why none can.

@@ -179,6 +179,26 @@ pub fn policy(
     reference_as::cimd::policy::EphemeralPolicy::deserialize(filled).map_err(|e| e.to_string())
 }
 
+/// A `[reference_as.client_auth]` or `[reference_as.tokens]` table (`section`), placeholders
+/// filled, as JSON members; checked against the AS's own config types, so an unknown key or a
+/// wrong type is a scenario error before anything starts.
+pub fn section_settings(
+    section: &str,
+    table: &toml::Value,
+    bindings: &Bindings,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let members = registration_settings(table, bindings)?;
+    let value = serde_json::Value::Object(members.clone());
+    let checked = match section {
+        "client_auth" => reference_as::config::ClientAuthConfig::deserialize(value).map(drop),
+        "tokens" => reference_as::config::TokenConfig::deserialize(value).map(drop),
+        "registration" => return Ok(members),
+        other => return Err(format!("[reference_as.{other}] is not a settable section")),
+    };
+    checked.map_err(|e| e.to_string())?;
+    Ok(members)
+}
+
 /// The `[reference_as.registration]` table as JSON members to set over the harness's
 /// registration setup, placeholders filled.
 pub fn registration_settings(

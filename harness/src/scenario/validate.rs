@@ -203,8 +203,11 @@ fn validate_negative(scenario: &Scenario, bindings: &Bindings, problems: &mut Ve
     let Some(settings) = &file.reference_as else {
         return;
     };
-    if settings.ephemeral_clients.is_none() && settings.registration.is_none() {
-        problems.push("[reference_as] sets neither ephemeral_clients nor registration".to_owned());
+    if settings.ephemeral_clients.is_none() && settings.config_tables().next().is_none() {
+        problems.push(
+            "[reference_as] sets none of ephemeral_clients, registration, client_auth, tokens"
+                .to_owned(),
+        );
     }
     if let Some(Err(e)) = settings
         .ephemeral_clients
@@ -213,11 +216,9 @@ fn validate_negative(scenario: &Scenario, bindings: &Bindings, problems: &mut Ve
     {
         problems.push(format!("[reference_as.ephemeral_clients]: {e}"));
     }
-    if let Some(Err(e)) = settings
-        .registration
-        .as_ref()
-        .map(|table| super::registration_settings(table, bindings))
-    {
-        problems.push(format!("[reference_as.registration]: {e}"));
+    for (section, table) in settings.config_tables() {
+        if let Err(e) = super::section_settings(section, table, bindings) {
+            problems.push(format!("[reference_as.{section}]: {e}"));
+        }
     }
 }
