@@ -15,7 +15,7 @@ use axum::response::Response;
 use super::authorize::proceed;
 use super::pages::{self, CodePage, LoginPage};
 use super::{AppState, Params, SESSION_COOKIE, host_of};
-use crate::error::OAuthError;
+use crate::error::{AsError, OAuthError};
 use crate::faults::Fault;
 use crate::mail::LoginMail;
 use crate::store::{LoginCodeCheck, PendingRequest, User};
@@ -40,6 +40,21 @@ fn allows(state: &AppState, authenticator: &str) -> bool {
             .any(|a| a == authenticator)
 }
 
+/// CUR-07: the sign-in methods of an instance of a registration template, read now so that a
+/// template edit applies to requests already under way; `None` for every other client (and under
+/// the `offer-all-authenticators` fault).
+async fn template_authenticators(
+    state: &AppState,
+    client_id: &str,
+) -> Result<Option<Vec<String>>, AsError> {
+    match state.clients.registry() {
+        Some(registry) if !state.fault(Fault::OfferAllAuthenticators) => {
+            registry.authenticators(client_id).await
+        }
+        _ => Ok(None),
+    }
+}
+
 /// `GET /login?request_id=…`.
 pub(super) async fn page(
     State(state): State<Arc<AppState>>,
@@ -53,7 +68,7 @@ pub(super) async fn page(
     };
     match state.session_user(&headers).await {
         Ok(Some(user)) => proceed(&state, &request_id, &pending, &user).await,
-        Ok(None) => login_form(&state, StatusCode::OK, &request_id, &pending, None, ""),
+        Ok(None) => login_form(&state, StatusCode::OK, &request_id, &pending, None, "").await,
         Err(error) => state.fail(&error),
     }
 }
@@ -79,7 +94,8 @@ pub(super) async fn email(
             &pending,
             Some(message),
             "",
-        );
+        )
+        .await;
     }
     let limits = state.limits;
     let code = match state
@@ -147,7 +163,8 @@ pub(super) async fn code(
             &pending,
             Some(message),
             "",
-        );
+        )
+        .await;
     };
     let code = params.lenient("code").map(str::trim).unwrap_or_default();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
@@ -169,7 +186,7 @@ pub(super) async fn code(
         LoginCodeCheck::Accepted => match state.store.user_by_email(email).await {
             Ok(Some(user)) => signed_in(&state, &request_id, &pending, &user).await,
             // Only a lucky guess for an address without an account gets here.
-            Ok(None) => unusable_code(&state, &request_id, &pending, email),
+            Ok(None) => unusable_code(&state, &request_id, &pending, email).await,
             Err(error) => state.fail(&error),
         },
         LoginCodeCheck::Wrong { attempts_left: 0 } => {
@@ -183,6 +200,7 @@ pub(super) async fn code(
                 Some(message),
                 email,
             )
+            .await
         }
         LoginCodeCheck::Wrong { attempts_left } => {
             let message = format!("That code is not right. {attempts_left} attempt(s) left.");
@@ -195,7 +213,7 @@ pub(super) async fn code(
                 Some(&message),
             )
         }
-        LoginCodeCheck::Unusable => unusable_code(&state, &request_id, &pending, email),
+        LoginCodeCheck::Unusable => unusable_code(&state, &request_id, &pending, email).await,
     }
 }
 
@@ -220,7 +238,8 @@ pub(super) async fn password(
             &pending,
             Some(message),
             "",
-        );
+        )
+        .await;
     };
     match state.store.check_password(username, password).await {
         Ok(Some(user)) => signed_in(&state, &request_id, &pending, &user).await,
@@ -234,6 +253,7 @@ pub(super) async fn password(
                 Some(message),
                 "",
             )
+            .await
         }
         Err(error) => state.fail(&error),
     }
@@ -255,24 +275,18 @@ async fn form_request(
             )),
         ));
     }
-    // CUR-07: an instance of a registration template signs in only as its template allows,
-    // read now, so a template edit applies to requests already under way.
-    if let Some(registry) = state.clients.registry()
-        && !state.fault(Fault::OfferAllAuthenticators)
-    {
-        match registry.authenticators(&found.1.client_id).await {
-            Ok(Some(allowed)) if !allowed.iter().any(|a| a == authenticator) => {
-                return Err(state.error_page(
-                    StatusCode::BAD_REQUEST,
-                    &OAuthError::invalid_request(format!(
-                        "sign-in method {authenticator:?} is not enabled for this application: \
-                         its registration template does not allow it (CUR-07)"
-                    )),
-                ));
-            }
-            Ok(_) => {}
-            Err(error) => return Err(state.fail(&error)),
+    match template_authenticators(state, &found.1.client_id).await {
+        Ok(Some(allowed)) if !allowed.iter().any(|a| a == authenticator) => {
+            return Err(state.error_page(
+                StatusCode::BAD_REQUEST,
+                &OAuthError::invalid_request(format!(
+                    "sign-in method {authenticator:?} is not enabled for this application: \
+                     its registration template does not allow it (CUR-07)"
+                )),
+            ));
         }
+        Ok(_) => {}
+        Err(error) => return Err(state.fail(&error)),
     }
     Ok(found)
 }
@@ -297,7 +311,7 @@ async fn signed_in(
     response
 }
 
-fn unusable_code(
+async fn unusable_code(
     state: &AppState,
     request_id: &str,
     pending: &PendingRequest,
@@ -313,9 +327,10 @@ fn unusable_code(
         Some(message),
         email,
     )
+    .await
 }
 
-fn login_form(
+async fn login_form(
     state: &AppState,
     status: StatusCode,
     request_id: &str,
@@ -323,6 +338,17 @@ fn login_form(
     message: Option<&str>,
     email: &str,
 ) -> Response {
+    // The form offers what the policy and, for a template instance, its template allow.
+    let template = match template_authenticators(state, &pending.client_id).await {
+        Ok(template) => template,
+        Err(error) => return state.fail(&error),
+    };
+    let offered = |authenticator: &str| {
+        allows(state, authenticator)
+            && template
+                .as_ref()
+                .is_none_or(|t| t.iter().any(|a| a == authenticator))
+    };
     pages::login_page(
         status,
         &LoginPage {
@@ -331,8 +357,8 @@ fn login_form(
             client_host: &host_of(&pending.client_id),
             request_id,
             csrf: &state.csrf_for(request_id),
-            email_code: allows(state, EMAIL_CODE),
-            password: allows(state, PASSWORD),
+            email_code: offered(EMAIL_CODE),
+            password: offered(PASSWORD),
             message,
             email,
         },
