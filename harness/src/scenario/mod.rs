@@ -19,9 +19,9 @@
 
 pub mod assertion;
 pub mod device;
-pub mod par;
 pub mod file;
 pub mod judge;
+pub mod par;
 pub mod registration;
 pub mod run;
 pub mod template;

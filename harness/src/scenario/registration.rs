@@ -651,7 +651,11 @@ pub fn step_strings(step: &Step) -> Vec<String> {
             v.extend(s.scope.clone());
             v.extend(s.extra.values().cloned());
             // Checks at load time that `pushed` names a step that captures a request_uri.
-            v.extend(s.pushed.iter().map(|push| format!("{{{push}.request_uri}}")));
+            v.extend(
+                s.pushed
+                    .iter()
+                    .map(|push| format!("{{{push}.request_uri}}")),
+            );
             v
         }
         Step::Token(s) => {
