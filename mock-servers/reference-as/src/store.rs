@@ -90,6 +90,8 @@ const SCHEMA: &[&str] = &[
         expires_at INTEGER NOT NULL,
         used INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS refresh_tokens_by_grant ON refresh_tokens (grant_id)",
+    // Deleting a dynamic client revokes its grants by client_id (DCRM-09).
+    "CREATE INDEX IF NOT EXISTS refresh_tokens_by_client ON refresh_tokens (client_id)",
     // The purge deletes by expiry; without these it scans whole tables while holding the
     // (single, for in-memory databases) connection, stalling every request behind it.
     "CREATE INDEX IF NOT EXISTS finished_requests_by_expiry ON finished_requests (expires_at)",
