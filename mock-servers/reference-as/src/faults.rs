@@ -220,6 +220,8 @@ faults! {
         "Accepts a pushed authorization request that carries a request_uri parameter.";
     RefreshIgnoresGrantKey = "refresh-ignores-grant-key" breaks "PKJWT-15":
         "Refreshes a grant bound to a client key with an assertion signed by any other key of the client.";
+    ParNotEnforced = "par-not-enforced" breaks "PAR-05":
+        "Starts authorizations from requests that were not pushed while discovery still says PAR is required.";
 }
 
 impl fmt::Display for Fault {

@@ -461,6 +461,33 @@ async fn required_mode_refuses_requests_that_were_not_pushed_and_says_so_in_disc
 }
 
 #[tokio::test]
+async fn the_par_not_enforced_fault_lets_a_plain_request_through_while_discovery_requires_par() {
+    let world = world_with(|c| {
+        c.par.required = true;
+        c.faults = Faults::of([Fault::ParNotEnforced]);
+    })
+    .await;
+    let discovery: Value = world
+        .api
+        .get(world.server.metadata_url())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery["require_pushed_authorization_requests"],
+        json!(true)
+    );
+    let client = world.app();
+    let pkce = Pkce::new();
+    let direct = world.authorize_client(&client, &pkce, &[]).await;
+    assert_eq!(direct.status(), StatusCode::SEE_OTHER);
+    assert!(location(&direct).contains("/login"), "{direct:?}");
+}
+
+#[tokio::test]
 async fn discovery_lists_the_par_endpoint_without_requiring_it_by_default() {
     let world = world_with(|_| {}).await;
     let discovery: Value = world

@@ -86,7 +86,7 @@ async fn direct_request(state: &AppState, params: &Params) -> Result<PendingRequ
         state: params.lenient("state").map(str::to_owned),
     };
     // PAR-05: with `[par] required`, only pushed requests start an authorization.
-    if state.par.required {
+    if state.par.required && !state.fault(Fault::ParNotEnforced) {
         return Err(to_client.error(
             state,
             &OAuthError::invalid_request(
