@@ -25,6 +25,8 @@
 //! - [`report`]: grades checks by the catalogue's keywords and writes the console report,
 //!   `report.json`, `junit.xml`, `summary.md`, `report.html`, evidence logs and the coverage table.
 //! - [`baseline`]: known failures with reasons, and the stale-entry rule.
+//! - [`metrics`]: scrapes a target's Prometheus `/metrics` around each scenario for the evidence
+//!   log (recorded, never judged).
 
 pub mod agent;
 pub mod baseline;
@@ -32,6 +34,7 @@ pub mod catalogue;
 pub mod ecosystem;
 pub mod forms;
 pub mod lint;
+pub mod metrics;
 pub mod pkce;
 pub mod report;
 pub mod scenario;

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::HarnessError;
 use crate::ecosystem::{ConfigOverrides, Ecosystem, Parties};
+use crate::metrics;
 use crate::scenario::judge::{self, Check, Verdict};
 use crate::scenario::run::{self, AsUnderTest, Event, Surroundings, TestUser};
 use crate::scenario::{self, Scenario};
@@ -86,7 +87,8 @@ pub async fn run_scenario(
     if let Some(reason) = scenario::registration::applicability(scenario, &target) {
         return bare_outcome(scenario, Status::NotApplicable(reason));
     }
-    execute_and_judge(eco.parties(), &target, scenario, user, fixtures).await
+    let shared = dedicated.is_none();
+    execute_and_judge(eco.parties(), &target, scenario, user, fixtures, shared).await
 }
 
 /// A reference AS of the ecosystem with the scenario's own settings (the ecosystem's default
@@ -133,7 +135,8 @@ pub async fn run_target_scenario(
         return bare_outcome(scenario, Status::NotApplicable(reason));
     }
     let adapted = target.adapt(scenario);
-    execute_and_judge(parties, under_test, &adapted, user, fixtures).await
+    // Every scenario of the run meets the same third-party AS.
+    execute_and_judge(parties, under_test, &adapted, user, fixtures, true).await
 }
 
 /// An outcome with no checks (yet).
@@ -147,14 +150,23 @@ fn bare_outcome(scenario: &Scenario, status: Status) -> ScenarioOutcome {
     }
 }
 
-/// Walks the scenario against `target` and judges what crossed the wire.
+/// Walks the scenario against `target` and judges what crossed the wire. The target's
+/// `/metrics`, when it serves them, are scraped before and after and added to the log once
+/// judged, as evidence for the reader (`shared`: other scenarios use the same AS meanwhile).
 async fn execute_and_judge(
     parties: &Parties,
     target: &AsUnderTest,
     scenario: &Scenario,
     user: &TestUser,
     fixtures: &Path,
+    shared: bool,
 ) -> ScenarioOutcome {
+    // A scraper that cannot be built only costs the metrics entry, never the run.
+    let scraper = metrics::Scraper::new(&target.trust, &target.issuer).ok();
+    let before = match &scraper {
+        Some(scraper) => scraper.scrape().await,
+        None => None,
+    };
     let since = mock_kit::journal::next_sequence();
     let inbox = parties.inbox_url();
     let around = Surroundings {
@@ -169,6 +181,18 @@ async fn execute_and_judge(
             evidence.mail.retain(|m| m.seq > since);
             evidence.log.retain(|e| e.source != "mail" || e.seq > since);
             let checks = judge::judge(&scenario.file.expects, &evidence);
+            // Added after judging: the target's own account never decides a check (design
+            // principle 6).
+            if let (Some(scraper), Some(before)) = (&scraper, &before)
+                && let Some(after) = scraper.scrape().await
+            {
+                // Taken after the last scrape, so the entry sorts after everything in the log.
+                evidence.log.push(Event {
+                    seq: mock_kit::journal::next_sequence(),
+                    source: "metrics",
+                    detail: metrics::entry(before, &after, shared),
+                });
+            }
             ScenarioOutcome {
                 log: evidence.log,
                 checks,

@@ -156,7 +156,7 @@ pub struct StepRecord {
 pub struct Event {
     /// Process-wide order.
     pub seq: u64,
-    /// `harness`, `metadata-host` or `mail`.
+    /// `harness`, `metadata-host`, `mail`, or `metrics` (the target's own counters, never judged).
     pub source: &'static str,
     /// The entry, secrets redacted.
     pub detail: serde_json::Value,
