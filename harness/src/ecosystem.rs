@@ -403,8 +403,8 @@ impl Ecosystem {
 }
 
 /// Keys a scenario sets over sections of a reference AS config (its `[reference_as.*]` tables
-/// other than the policy), by section name (`registration`, `client_auth`, `tokens`). They go
-/// through the AS's own config parser, so they are checked exactly as in a config file.
+/// other than the policy), by section name (`registration`, `client_auth`, `tokens`, `par`).
+/// They go through the AS's own config parser, so they are checked exactly as in a config file.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConfigOverrides(pub BTreeMap<String, serde_json::Map<String, serde_json::Value>>);
 

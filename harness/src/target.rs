@@ -39,6 +39,8 @@
 //! bind_grants_to_key = true
 //! [tokens]                         # optional: same keys as the reference AS's [tokens]
 //! device_code_ttl_secs = 2
+//! [par]                            # optional: same keys as the reference AS's [par]
+//! required = true                  # require_pushed_authorization_requests (RFC 9126 §5)
 //! ```
 //!
 //! Registration scenarios are not applicable when the AS's metadata has no
@@ -46,8 +48,9 @@
 //! `client_id`, when they register from a template and `[dcr]` names none, when they manage a
 //! registration and `management = false`, and when they set `[reference_as.registration]` keys
 //! that `[dcr.registration]` does not declare with the same values. Likewise a scenario that sets
-//! `[reference_as.client_auth]` or `[reference_as.tokens]` keys runs only where the target file's
-//! `[client_auth]` or `[tokens]` declares each of them with the same value.
+//! `[reference_as.client_auth]`, `[reference_as.tokens]` or `[reference_as.par]` keys runs only
+//! where the target file's `[client_auth]`, `[tokens]` or `[par]` declares each of them with the
+//! same value.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -89,6 +92,7 @@ struct TargetFile {
     dcr: Option<DcrSection>,
     client_auth: Option<toml::Table>,
     tokens: Option<toml::Table>,
+    par: Option<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -215,6 +219,9 @@ pub struct Target {
     /// The token lifetimes the target declares (`[tokens]`, keys of the reference AS's table of
     /// that name), as JSON members.
     pub tokens: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The pushed-authorization settings the target declares (`[par]`, keys of the reference
+    /// AS's table of that name), as JSON members.
+    pub par: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl std::fmt::Debug for Target {
@@ -233,6 +240,7 @@ impl std::fmt::Debug for Target {
             .field("registration", &self.registration)
             .field("client_auth", &self.client_auth)
             .field("tokens", &self.tokens)
+            .field("par", &self.par)
             .finish_non_exhaustive()
     }
 }
@@ -343,6 +351,7 @@ impl Target {
         };
         let client_auth = declared_section("client_auth", file.client_auth.as_ref(), &mut problems);
         let tokens = declared_section("tokens", file.tokens.as_ref(), &mut problems);
+        let par = declared_section("par", file.par.as_ref(), &mut problems);
         if problems.is_empty() {
             Ok(Self {
                 path: path.to_owned(),
@@ -357,6 +366,7 @@ impl Target {
                 registration,
                 client_auth,
                 tokens,
+                par,
             })
         } else {
             Err(TargetError::Invalid {
@@ -406,6 +416,7 @@ impl Target {
             let (declared, label) = match section {
                 "registration" => (self.registration.as_ref(), "[dcr.registration]"),
                 "client_auth" => (self.client_auth.as_ref(), "[client_auth]"),
+                "par" => (self.par.as_ref(), "[par]"),
                 _ => (self.tokens.as_ref(), "[tokens]"),
             };
             if let Some(reason) = settings_difference(section, label, declared, &wanted) {
@@ -469,8 +480,8 @@ fn settings_difference(
     (!out.is_empty()).then(|| format!("{section} settings differ: {}", out.join("; ")))
 }
 
-/// A declared `[client_auth]` or `[tokens]` table as JSON members, checked against the reference
-/// AS's config type of the same name (the keys must mean what they mean there).
+/// A declared `[client_auth]`, `[tokens]` or `[par]` table as JSON members, checked against the
+/// reference AS's config type of the same name (the keys must mean what they mean there).
 fn declared_section(
     section: &str,
     table: Option<&toml::Table>,
@@ -482,10 +493,10 @@ fn declared_section(
         return None;
     };
     let value = serde_json::Value::Object(members.clone());
-    let checked = if section == "client_auth" {
-        reference_as::config::ClientAuthConfig::deserialize(value).map(drop)
-    } else {
-        reference_as::config::TokenConfig::deserialize(value).map(drop)
+    let checked = match section {
+        "client_auth" => reference_as::config::ClientAuthConfig::deserialize(value).map(drop),
+        "par" => reference_as::config::ParConfig::deserialize(value).map(drop),
+        _ => reference_as::config::TokenConfig::deserialize(value).map(drop),
     };
     match checked {
         Ok(()) => Some(members),
@@ -1163,6 +1174,36 @@ password_env = "PW1"
         // The declared tables mean what the reference AS's do: unknown keys are problems.
         let typo = problems(&format!("{MINIMAL}[tokens]\ndevice_code_ttl = 2\n"));
         assert!(typo[0].contains("device_code_ttl"), "{typo:?}");
+    }
+
+    #[test]
+    fn a_scenario_that_requires_par_runs_only_where_the_target_declares_par_required() {
+        let text = "title = 't'\n[reference_as.par]\nrequired = true\n\
+                    [[step]]\nwait = { ms = 1 }\n[negative]\nreason = 'r'\n";
+        let scenario = Scenario {
+            id: "oauth/par-required".to_owned(),
+            path: PathBuf::new(),
+            file: toml::from_str(text).unwrap_or_else(|e| panic!("{e}")),
+        };
+        let reason = |extra: &str| {
+            parse(&format!("{MINIMAL}{extra}"))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .applicability(&scenario, 8443)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let undeclared = reason("").unwrap_or_default();
+        assert!(
+            undeclared.contains("required: not declared in [par], scenario true"),
+            "{undeclared}"
+        );
+        let optional = reason("[par]\nrequired = false\n").unwrap_or_default();
+        assert!(
+            optional.contains("required: target false, scenario true"),
+            "{optional}"
+        );
+        assert_eq!(reason("[par]\nrequired = true\n"), None);
+        let typo = problems(&format!("{MINIMAL}[par]\nrequire = true\n"));
+        assert!(typo[0].contains("require"), "{typo:?}");
     }
 
     #[test]

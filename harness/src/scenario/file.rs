@@ -63,6 +63,10 @@ pub struct ReferenceAsSettings {
     /// keep the AS defaults.
     #[serde(default)]
     pub tokens: Option<toml::Value>,
+    /// Keys of the AS config file's `[par]` table (`required = true`, ...); the rest keep the AS
+    /// defaults.
+    #[serde(default)]
+    pub par: Option<toml::Value>,
 }
 
 impl ReferenceAsSettings {
@@ -73,6 +77,7 @@ impl ReferenceAsSettings {
             ("registration", self.registration.as_ref()),
             ("client_auth", self.client_auth.as_ref()),
             ("tokens", self.tokens.as_ref()),
+            ("par", self.par.as_ref()),
         ]
         .into_iter()
         .filter_map(|(section, table)| table.map(|t| (section, t)))

@@ -179,9 +179,9 @@ pub fn policy(
     reference_as::cimd::policy::EphemeralPolicy::deserialize(filled).map_err(|e| e.to_string())
 }
 
-/// A `[reference_as.client_auth]` or `[reference_as.tokens]` table (`section`), placeholders
-/// filled, as JSON members; checked against the AS's own config types, so an unknown key or a
-/// wrong type is a scenario error before anything starts.
+/// A `[reference_as.client_auth]`, `[reference_as.tokens]` or `[reference_as.par]` table
+/// (`section`), placeholders filled, as JSON members; checked against the AS's own config types,
+/// so an unknown key or a wrong type is a scenario error before anything starts.
 pub fn section_settings(
     section: &str,
     table: &toml::Value,
@@ -192,6 +192,7 @@ pub fn section_settings(
     let checked = match section {
         "client_auth" => reference_as::config::ClientAuthConfig::deserialize(value).map(drop),
         "tokens" => reference_as::config::TokenConfig::deserialize(value).map(drop),
+        "par" => reference_as::config::ParConfig::deserialize(value).map(drop),
         "registration" => return Ok(members),
         other => return Err(format!("[reference_as.{other}] is not a settable section")),
     };

@@ -205,7 +205,7 @@ fn validate_negative(scenario: &Scenario, bindings: &Bindings, problems: &mut Ve
     };
     if settings.ephemeral_clients.is_none() && settings.config_tables().next().is_none() {
         problems.push(
-            "[reference_as] sets none of ephemeral_clients, registration, client_auth, tokens"
+            "[reference_as] sets none of ephemeral_clients, registration, client_auth, tokens, par"
                 .to_owned(),
         );
     }
