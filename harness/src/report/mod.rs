@@ -56,6 +56,27 @@
 //!
 //! `failed` counts grades `fail` and `untestable`; `untestable` counts the latter alone. Fields
 //! are only ever added within schema 1; a removal or change of meaning bumps the number.
+//!
+//! # `evidence/<scenario>.jsonl`
+//!
+//! One JSON object a line, `{"seq": …, "source": …, "detail": …}`, in the process-wide sequence
+//! order: `harness` (what the user agent sent and got back), `metadata-host` (requests to the
+//! scenario's hosts), `mail` (messages to its user, bodies redacted) and, when the target serves
+//! Prometheus text at `{issuer}/metrics`, one `metrics` entry last:
+//!
+//! ```text
+//! {"seq": 30, "source": "metrics", "detail": {
+//!   "shared": false,     // true: other scenarios used the same AS meanwhile, so the delta
+//!                        // includes their traffic; false: the scenario had an AS of its own
+//!   "before": {"reference_as_cache_hits_total{cache=\"metadata\"}": 0, …},  // before step 1
+//!   "after":  {"reference_as_cache_hits_total{cache=\"metadata\"}": 1, …},  // after the last
+//!   "delta":  {"reference_as_cache_hits_total{cache=\"metadata\"}": 1, …},  // changed only
+//!   "types":  {"reference_as_cache_hits_total": "counter", …}                // # TYPE lines
+//! }}
+//! ```
+//!
+//! The judge never sees it (see [`crate::metrics`]); unlike `report.json`, evidence files keep
+//! ports and random values, and differ between runs.
 
 pub mod console;
 pub mod coverage;
