@@ -6,7 +6,7 @@
 //! concurrently against one set of parties without seeing each other's requests.
 //!
 //! Layout:
-//! - [`file`]: the file format (steps, expectations, `[negative]`).
+//! - [`file`](mod@file): the file format (steps, expectations, `[negative]`).
 //! - [`template`]: placeholders and their bindings.
 //! - [`validate`]: load-time checks.
 //! - [`run`]: the step runner and the evidence it keeps.

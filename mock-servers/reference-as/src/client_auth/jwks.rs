@@ -149,7 +149,7 @@ pub struct KeySet {
 
 impl KeySet {
     /// Parses a JWK Set. Refuses anything that is not `{"keys": [...]}` of objects, sets with
-    /// more than [`MAX_KEYS`] keys, and any private or symmetric key material.
+    /// more than `MAX_KEYS` (20) keys, and any private or symmetric key material.
     pub fn parse(jwks: &Value) -> Result<Self, String> {
         let Some(keys) = jwks
             .as_object()
