@@ -354,13 +354,27 @@ fn redirect_uris(
     Ok(uris)
 }
 
-/// Why `uri` cannot be a registered redirect URI: it must be absolute, without a fragment, and
-/// https, or http on a loopback IP literal (RFC 8252 §7.3).
+/// Why `uri` cannot be a registered redirect URI: it must be an absolute RFC 3986 URI of the
+/// form `scheme://authority...`, without a fragment, and https, or http on a loopback IP literal
+/// (RFC 8252 §7.3).
 pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    // RFC 3986 §2: the WHATWG parser below quietly trims, encodes or rewrites other characters
+    // (spaces, line breaks, backslashes), so the string registered and matched exactly would not
+    // be the URI the parser checked.
+    let uri_char = |b: u8| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b);
+    if !uri.bytes().all(uri_char) {
+        return Err("holds characters a URI cannot (RFC 3986 §2)".to_owned());
+    }
     let Ok(url) = url::Url::parse(uri) else {
         return Err("is not an absolute URI".to_owned());
     };
-    if url.cannot_be_a_base() || url.host().is_none() {
+    // The WHATWG parser also finds a host in `https:host/p` and `https:///host/p`; an http(s)
+    // URI writes it as `scheme://authority` (RFC 9110 §4.2).
+    let authority = uri
+        .get(url.scheme().len()..)
+        .and_then(|rest| rest.strip_prefix("://"))
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+    if url.cannot_be_a_base() || url.host().is_none() || !authority {
         return Err("is not an absolute URI with a host".to_owned());
     }
     if uri.contains('#') {
@@ -661,6 +675,23 @@ mod tests {
         ] {
             assert!(check_redirect_uri(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn redirect_uris_the_url_parser_would_rewrite_are_refused() {
+        for bad in [
+            "https://app.example/c b",
+            " https://app.example/cb",
+            "https://app.example/c\nb",
+            "https://app.example\\cb",
+            "https://app.example/é",
+            "https:app.example/cb",
+            "https:/app.example/cb",
+            "https:///app.example/cb",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_redirect_uri("https://app.example/a%20b?x=1&y=~").is_ok());
     }
 
     #[test]
