@@ -126,7 +126,12 @@ fn uri_oracle(case: &UriCase) -> bool {
     let absolute = !case.scheme.is_empty() && case.separator == "://" && !case.host.is_empty();
     let allowed_scheme = match case.scheme.to_ascii_lowercase().as_str() {
         "https" => true,
-        "http" => matches!(case.host, "127.0.0.1" | "[::1]"),
+        // RFC 8252 §7.3 loopback literals as written: 127.0.0.0/8 in four decimal numbers, or
+        // an IPv6 loopback; the numeric shorthands are RFC 3986 registered names.
+        "http" => matches!(
+            case.host,
+            "127.0.0.1" | "127.0.0.2" | "[::1]" | "[0:0:0:0:0:0:0:1]"
+        ),
         _ => false,
     };
     uri_chars && absolute && case.fragment.is_none() && allowed_scheme
@@ -157,6 +162,11 @@ fn uri_case() -> impl Strategy<Value = UriCase> {
             "[::1]",
             "localhost",
             "127.0.0.1.nip.io",
+            "127.0.0.2",
+            "[0:0:0:0:0:0:0:1]",
+            "2130706433",
+            "0x7f.1",
+            "127.1",
             "203.0.113.5",
             "[2001:db8::1]",
             "",

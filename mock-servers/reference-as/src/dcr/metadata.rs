@@ -380,18 +380,36 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
     if uri.contains('#') {
         return Err("has a fragment".to_owned());
     }
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        _ => false,
-    };
     match url.scheme() {
         "https" => Ok(()),
-        "http" if loopback => Ok(()),
+        "http" if written_loopback_literal(uri) => Ok(()),
         _ => Err(
-            "must use https, or http only on a loopback IP literal (127.0.0.1 or [::1])".to_owned(),
+            "must use https, or http only on a loopback IP literal (127.0.0.0/8 as four decimal \
+             numbers, or [::1])"
+                .to_owned(),
         ),
     }
+}
+
+/// Whether the host of `uri` *as written* is a loopback IP literal (RFC 8252 §7.3). The WHATWG
+/// parser turns `2130706433`, `0x7f.1` or `127.1` into 127.0.0.1, but RFC 3986 reads those as
+/// registered names, and the string registered is the one written.
+fn written_loopback_literal(uri: &str) -> bool {
+    let Some((_, rest)) = uri.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(bracketed) = host_port.strip_prefix('[') {
+        return bracketed
+            .split_once(']')
+            .and_then(|(inner, _)| inner.parse::<std::net::Ipv6Addr>().ok())
+            .is_some_and(|ip| ip.is_loopback());
+    }
+    let host = host_port.split(':').next().unwrap_or_default();
+    // std parses only the dotted-quad of four decimal numbers, RFC 3986's IPv4address.
+    host.parse::<std::net::Ipv4Addr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Why `scope` is not a space-separated list of RFC 6749 §3.3 scope tokens.
@@ -692,6 +710,29 @@ mod tests {
             assert!(check_redirect_uri(bad).is_err(), "{bad:?}");
         }
         assert!(check_redirect_uri("https://app.example/a%20b?x=1&y=~").is_ok());
+    }
+
+    #[test]
+    fn http_is_allowed_only_on_loopback_literals_as_written() {
+        for good in [
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:8080/cb",
+            "http://127.0.0.2/cb",
+            "http://[::1]:49152/cb",
+            "http://[0:0:0:0:0:0:0:1]/cb",
+        ] {
+            assert!(check_redirect_uri(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "http://2130706433/cb",
+            "http://0x7f.1/cb",
+            "http://127.1/cb",
+            "http://localhost/cb",
+            "http://127.0.0.1.nip.io/cb",
+            "http://[2001:db8::1]/cb",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
