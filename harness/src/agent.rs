@@ -34,6 +34,28 @@ pub struct Trust {
     pub resolve: Vec<(String, SocketAddr)>,
 }
 
+impl Trust {
+    /// `builder` trusting these certificates (besides the platform roots) and routing these
+    /// names.
+    pub fn apply(
+        &self,
+        mut builder: reqwest::ClientBuilder,
+    ) -> Result<reqwest::ClientBuilder, HarnessError> {
+        if !self.ca_pem.is_empty() {
+            let certs = self
+                .ca_pem
+                .iter()
+                .map(|pem| reqwest::Certificate::from_pem(pem.as_bytes()))
+                .collect::<Result<Vec<_>, _>>()?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        for (name, addr) in &self.resolve {
+            builder = builder.resolve(name, *addr);
+        }
+        Ok(builder)
+    }
+}
+
 /// A response as the user agent saw it.
 #[derive(Debug, Clone)]
 pub struct Page {
@@ -215,23 +237,13 @@ pub struct Walk {
 impl UserAgent {
     /// A user agent with its own cookie jar, trusting `trust`, following no redirects by itself.
     pub fn new(trust: &Trust) -> Result<Self, HarnessError> {
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(Policy::none())
             .no_proxy()
             .timeout(Duration::from_secs(30))
             .user_agent("cimd-conformance-user-agent");
-        if !trust.ca_pem.is_empty() {
-            let certs = trust
-                .ca_pem
-                .iter()
-                .map(|pem| reqwest::Certificate::from_pem(pem.as_bytes()))
-                .collect::<Result<Vec<_>, _>>()?;
-            builder = builder.tls_certs_merge(certs);
-        }
-        for (name, addr) in &trust.resolve {
-            builder = builder.resolve(name, *addr);
-        }
+        let builder = trust.apply(builder)?;
         Ok(Self {
             http: builder.build()?,
             history: std::sync::Arc::default(),

@@ -169,22 +169,12 @@ impl Scraper {
     ///
     /// Errors: [`HarnessError::Http`] when the TLS settings cannot be built.
     pub fn new(trust: &Trust, issuer: &str) -> Result<Scraper, HarnessError> {
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .timeout(TIMEOUT)
             .user_agent("cimd-conformance-metrics");
-        if !trust.ca_pem.is_empty() {
-            let certs = trust
-                .ca_pem
-                .iter()
-                .map(|pem| reqwest::Certificate::from_pem(pem.as_bytes()))
-                .collect::<Result<Vec<_>, _>>()?;
-            builder = builder.tls_certs_merge(certs);
-        }
-        for (name, addr) in &trust.resolve {
-            builder = builder.resolve(name, *addr);
-        }
+        let builder = trust.apply(builder)?;
         Ok(Scraper {
             http: builder.build()?,
             url: format!("{}/metrics", issuer.trim_end_matches('/')),

@@ -19,10 +19,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use url::Url;
 
-use super::assertion::{ClientAssertion, JWT_BEARER, SigningContext};
+use super::assertion::{ClientAssertion, SigningContext};
 use super::file::LoginChoice;
 use super::registration::{self, Exchanges};
-use super::run::{AsUnderTest, StepResult, Surroundings, TestUser};
+use super::run::{AsUnderTest, StepResult, Surroundings, TestUser, fill, finish_form};
 use super::template::Bindings;
 use crate::HarnessError;
 use crate::agent::{Consent, Login, Page, UserAgent};
@@ -123,23 +123,9 @@ pub async fn run(
     log: &Exchanges,
 ) -> Result<StepResult, HarnessError> {
     let endpoint = device_endpoint(target, ua).await?;
-    let client_id = bindings
-        .fill(&step.client_id)
-        .map_err(|e| HarnessError::Scenario(e.to_string()))?;
+    let client_id = fill(bindings, &step.client_id)?;
     let form = device_form(step, target, around, bindings, &client_id)?;
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(&form)
-        .finish();
-    let request = registration::Request {
-        method: reqwest::Method::POST,
-        url: endpoint,
-        headers: vec![(
-            "content-type".to_owned(),
-            "application/x-www-form-urlencoded".to_owned(),
-        )],
-        body: Some(body),
-    };
-    let response = registration::send(ua.http(), &request, log).await?;
+    let response = registration::post_form(ua.http(), endpoint, &form, log).await?;
     let id = step.id.as_deref();
     registration::capture_members(bindings, id, &response.json);
     capture(bindings, id, "status", &response.status.to_string());
@@ -171,35 +157,22 @@ fn device_form(
     bindings: &Bindings,
     client_id: &str,
 ) -> Result<BTreeMap<String, String>, HarnessError> {
-    let fill = |text: &str, bindings: &Bindings| {
-        bindings
-            .fill(text)
-            .map_err(|e| HarnessError::Scenario(e.to_string()))
-    };
     let mut form: BTreeMap<String, String> = BTreeMap::new();
     form.insert("client_id".into(), client_id.to_owned());
     if let Some(scope) = &step.scope {
-        form.insert("scope".into(), fill(scope, bindings)?);
+        form.insert("scope".into(), fill(bindings, scope)?);
     }
-    if let Some(assertion) = &step.client_assertion {
-        let signed = assertion
-            .sign(SigningContext {
-                fixtures: around.fixtures,
-                bindings,
-                client_id: Some(client_id),
-                token_endpoint: &target.token_endpoint,
-            })
-            .map_err(HarnessError::Scenario)?;
-        form.insert("client_assertion_type".into(), JWT_BEARER.into());
-        form.insert("client_assertion".into(), signed);
-    }
-    for (name, value) in &step.form {
-        if value.is_empty() {
-            form.remove(name);
-        } else {
-            form.insert(name.clone(), fill(value, bindings)?);
-        }
-    }
+    finish_form(
+        &mut form,
+        step.client_assertion.as_deref(),
+        SigningContext {
+            fixtures: around.fixtures,
+            bindings,
+            client_id: Some(client_id),
+            token_endpoint: &target.token_endpoint,
+        },
+        &step.form,
+    )?;
     Ok(form)
 }
 

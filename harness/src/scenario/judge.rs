@@ -60,6 +60,26 @@ fn untestable(expect: &Expect, expected: String, why: String) -> Check {
     }
 }
 
+/// `successes = n`: exactly `n` of the concurrent answers' `statuses` count as a `success`.
+fn judge_successes(
+    expect: &Expect,
+    n: u16,
+    statuses: impl Iterator<Item = u16>,
+    success: impl Fn(u16) -> bool,
+    expected: String,
+) -> Check {
+    // Sorted: completion order varies from run to run, the multiset does not.
+    let mut statuses: Vec<u16> = statuses.collect();
+    statuses.sort_unstable();
+    let ok = statuses.iter().filter(|s| success(**s)).count();
+    check(
+        expect,
+        ok == usize::from(n),
+        expected,
+        format!("{ok} succeeded; statuses {statuses:?}"),
+    )
+}
+
 /// The step an expectation refers to: by id, or the last request-making step.
 fn target_step<'a>(expect: &Expect, evidence: &'a Evidence) -> Result<&'a StepRecord, String> {
     let found = match &expect.step {
@@ -121,16 +141,8 @@ fn judge_one(expect: &Expect, evidence: &Evidence) -> Check {
         }
         StepResult::Token { responses } => {
             if let Some(n) = expect.successes {
-                let ok = responses.iter().filter(|r| r.status == 200).count();
-                // Sorted: completion order varies from run to run, the multiset does not.
-                let mut statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
-                statuses.sort_unstable();
-                return check(
-                    expect,
-                    ok == usize::from(n),
-                    expected,
-                    format!("{ok} succeeded; statuses {statuses:?}"),
-                );
+                let statuses = responses.iter().map(|r| r.status);
+                return judge_successes(expect, n, statuses, |s| s == 200, expected);
             }
             let Some(first) = responses.first() else {
                 return untestable(expect, expected, "no token response".to_owned());
@@ -146,18 +158,9 @@ fn judge_one(expect: &Expect, evidence: &Evidence) -> Check {
         }
         StepResult::Register { responses } => {
             if let Some(n) = expect.successes {
-                let ok = responses
-                    .iter()
-                    .filter(|r| (200..300).contains(&r.status))
-                    .count();
-                let mut statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
-                statuses.sort_unstable();
-                return check(
-                    expect,
-                    ok == usize::from(n),
-                    expected,
-                    format!("{ok} succeeded; statuses {statuses:?}"),
-                );
+                let statuses = responses.iter().map(|r| r.status);
+                let success = |s: u16| (200..300).contains(&s);
+                return judge_successes(expect, n, statuses, success, expected);
             }
             let Some(first) = responses.first() else {
                 return untestable(expect, expected, "no registration response".to_owned());

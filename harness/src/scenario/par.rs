@@ -19,10 +19,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use url::Url;
 
-use super::assertion::{ClientAssertion, JWT_BEARER, SigningContext};
+use super::assertion::{ClientAssertion, SigningContext};
 use super::file::PkceChoice;
 use super::registration::{self, Exchanges};
-use super::run::{AsUnderTest, StepResult, Surroundings};
+use super::run::{AsUnderTest, StepResult, Surroundings, fill, finish_form};
 use super::template::Bindings;
 use crate::HarnessError;
 use crate::agent::UserAgent;
@@ -83,13 +83,8 @@ pub async fn run(
     bindings
         .captured
         .insert(PAR_ENDPOINT.to_owned(), endpoint.clone());
-    let fill = |text: &str, bindings: &Bindings| {
-        bindings
-            .fill(text)
-            .map_err(|e| HarnessError::Scenario(e.to_string()))
-    };
-    let client_id = fill(&step.client_id, bindings)?;
-    let redirect_uri = fill(&step.redirect_uri, bindings)?;
+    let client_id = fill(bindings, &step.client_id)?;
+    let redirect_uri = fill(bindings, &step.redirect_uri)?;
     let pkce = Pkce::generate();
     let state = random_token();
     let mut form: BTreeMap<String, String> = BTreeMap::new();
@@ -109,40 +104,20 @@ pub async fn run(
         PkceChoice::None => {}
     }
     if let Some(scope) = &step.scope {
-        form.insert("scope".into(), fill(scope, bindings)?);
+        form.insert("scope".into(), fill(bindings, scope)?);
     }
-    if let Some(assertion) = &step.client_assertion {
-        let signed = assertion
-            .sign(SigningContext {
-                fixtures: around.fixtures,
-                bindings,
-                client_id: Some(&client_id),
-                token_endpoint: &target.token_endpoint,
-            })
-            .map_err(HarnessError::Scenario)?;
-        form.insert("client_assertion_type".into(), JWT_BEARER.into());
-        form.insert("client_assertion".into(), signed);
-    }
-    for (name, value) in &step.form {
-        if value.is_empty() {
-            form.remove(name);
-        } else {
-            form.insert(name.clone(), fill(value, bindings)?);
-        }
-    }
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(&form)
-        .finish();
-    let request = registration::Request {
-        method: reqwest::Method::POST,
-        url: endpoint,
-        headers: vec![(
-            "content-type".to_owned(),
-            "application/x-www-form-urlencoded".to_owned(),
-        )],
-        body: Some(body),
-    };
-    let response = registration::send(ua.http(), &request, log).await?;
+    finish_form(
+        &mut form,
+        step.client_assertion.as_deref(),
+        SigningContext {
+            fixtures: around.fixtures,
+            bindings,
+            client_id: Some(&client_id),
+            token_endpoint: &target.token_endpoint,
+        },
+        &step.form,
+    )?;
+    let response = registration::post_form(ua.http(), endpoint, &form, log).await?;
     if let Some(id) = step.id.as_deref() {
         registration::capture_members(bindings, Some(id), &response.json);
         for (name, value) in [

@@ -9,6 +9,7 @@
 //! needs (no `registration_endpoint`, no DCR credentials, no template, no management, no admin
 //! API) makes that scenario not applicable, with the reason, rather than failed.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -162,6 +163,28 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// The body, if any.
     pub body: Option<String>,
+}
+
+/// POSTs `form` form-encoded to `url` with `http`, like [`send`].
+pub async fn post_form(
+    http: &reqwest::Client,
+    url: String,
+    form: &BTreeMap<String, String>,
+    log: &Exchanges,
+) -> Result<HttpResponse, HarnessError> {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let request = Request {
+        method: reqwest::Method::POST,
+        url,
+        headers: vec![(
+            "content-type".to_owned(),
+            "application/x-www-form-urlencoded".to_owned(),
+        )],
+        body: Some(body),
+    };
+    send(http, &request, log).await
 }
 
 /// Sends `request` with `http`, reads the whole answer and logs the exchange.

@@ -15,7 +15,7 @@ use serde::Serialize;
 use url::Url;
 
 use super::Scenario;
-use super::assertion::{JWT_BEARER, SigningContext};
+use super::assertion::{ClientAssertion, JWT_BEARER, SigningContext};
 use super::file::{AuthorizeStep, ConsentChoice, LoginChoice, PkceChoice, Step, TokenStep};
 use super::registration::{self, DcrSetup, Exchanges};
 use super::template::Bindings;
@@ -300,10 +300,40 @@ fn mount(
     Ok(())
 }
 
-fn fill(bindings: &Bindings, text: &str) -> Result<String, HarnessError> {
+/// `text` with its placeholders filled.
+pub(super) fn fill(bindings: &Bindings, text: &str) -> Result<String, HarnessError> {
     bindings
         .fill(text)
         .map_err(|e| HarnessError::Scenario(e.to_string()))
+}
+
+/// Finishes the form of a token-endpoint-style request (token, device authorization, PAR): the
+/// step's client assertion, signed for `context`, goes in with the jwt-bearer type, then the
+/// step's own `form` entries (an empty value removes a field). Returns the signed assertion.
+pub(super) fn finish_form(
+    form: &mut BTreeMap<String, String>,
+    assertion: Option<&ClientAssertion>,
+    context: SigningContext<'_>,
+    overrides: &BTreeMap<String, String>,
+) -> Result<Option<String>, HarnessError> {
+    let bindings = context.bindings;
+    let signed = match assertion {
+        Some(assertion) => {
+            let signed = assertion.sign(context).map_err(HarnessError::Scenario)?;
+            form.insert("client_assertion_type".into(), JWT_BEARER.into());
+            form.insert("client_assertion".into(), signed.clone());
+            Some(signed)
+        }
+        None => None,
+    };
+    for (name, value) in overrides {
+        if value.is_empty() {
+            form.remove(name);
+        } else {
+            form.insert(name.clone(), fill(bindings, value)?);
+        }
+    }
+    Ok(signed)
 }
 
 /// What every step may use besides the bindings and the user agent.
@@ -544,31 +574,25 @@ async fn token(
             form.insert("client_id".into(), client_id);
         }
     }
-    if let Some(assertion) = &s.client_assertion {
-        // iss and sub default to the client_id the request ends up sending, or, when the form
-        // removes it, the one it would have sent.
-        let client_id = match s.form.get("client_id").filter(|v| !v.is_empty()) {
-            Some(value) => Some(fill(bindings, value)?),
-            None => form.get("client_id").cloned(),
-        };
-        let signed = assertion
-            .sign(SigningContext {
-                fixtures: around.fixtures,
-                bindings,
-                client_id: client_id.as_deref(),
-                token_endpoint: &target.token_endpoint,
-            })
-            .map_err(HarnessError::Scenario)?;
+    // iss and sub default to the client_id the request ends up sending, or, when the form removes
+    // it, the one it would have sent.
+    let client_id = match s.form.get("client_id").filter(|v| !v.is_empty()) {
+        Some(value) => Some(fill(bindings, value)?),
+        None => form.get("client_id").cloned(),
+    };
+    let signed = finish_form(
+        &mut form,
+        s.client_assertion.as_deref(),
+        SigningContext {
+            fixtures: around.fixtures,
+            bindings,
+            client_id: client_id.as_deref(),
+            token_endpoint: &target.token_endpoint,
+        },
+        &s.form,
+    )?;
+    if let Some(signed) = signed {
         capture(bindings, s.id.as_deref(), "client_assertion", &signed);
-        form.insert("client_assertion_type".into(), JWT_BEARER.into());
-        form.insert("client_assertion".into(), signed);
-    }
-    for (name, value) in &s.form {
-        if value.is_empty() {
-            form.remove(name);
-        } else {
-            form.insert(name.clone(), fill(bindings, value)?);
-        }
     }
     let basic = match &s.client_secret_basic {
         Some(b) => Some(registration::basic_authorization(

@@ -389,36 +389,10 @@ impl ClientAuthenticator {
         self
     }
 
-    /// The client a token request authenticates as, or why it does not.
-    pub async fn authenticate(
-        &self,
-        directory: &ClientDirectory,
-        resolver: &ClientResolver,
-        headers: &HeaderMap,
-        params: AuthParams<'_>,
-    ) -> Result<Client, AuthFailure> {
-        self.authenticate_at(AuthEndpoint::Token, directory, resolver, headers, params)
-            .await
-    }
-
     /// The client a request to `endpoint` authenticates as, or why it does not: the token
-    /// endpoint's rules everywhere, except the audiences an assertion may name.
-    pub async fn authenticate_at(
-        &self,
-        endpoint: AuthEndpoint,
-        directory: &ClientDirectory,
-        resolver: &ClientResolver,
-        headers: &HeaderMap,
-        params: AuthParams<'_>,
-    ) -> Result<Client, AuthFailure> {
-        self.authenticate_keyed(endpoint, directory, resolver, headers, params)
-            .await
-            .map(|authenticated| authenticated.client)
-    }
-
-    /// [`ClientAuthenticator::authenticate_at`], also naming the key a client assertion was
-    /// verified with (to bind grants to it, PKJWT-15).
-    pub async fn authenticate_keyed(
+    /// endpoint's rules everywhere, except the audiences an assertion may name. Also names the key
+    /// a client assertion was verified with (to bind grants to it, PKJWT-15).
+    pub async fn authenticate(
         &self,
         endpoint: AuthEndpoint,
         directory: &ClientDirectory,

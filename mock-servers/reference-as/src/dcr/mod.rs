@@ -590,6 +590,10 @@ impl Registry {
     /// The sign-in methods an instance's template allows (`None`: not an instance, the
     /// ephemeral policy's authenticators apply).
     pub async fn authenticators(&self, client_id: &str) -> Result<Option<Vec<String>>, AsError> {
+        // DCR-19: dynamic client IDs are never URLs, so an ephemeral client costs no query.
+        if crate::cimd::looks_like_url(client_id) {
+            return Ok(None);
+        }
         let Some(row) = self.store.client(client_id).await? else {
             return Ok(None);
         };

@@ -36,7 +36,7 @@ use serde_json::json;
 
 use super::authorize::{proceed, resource_indicator};
 use super::pages::{escape, html};
-use super::token::{TokenError, TokenResponse, authenticate, issue, no_store};
+use super::token::{TokenError, TokenResponse, authenticate, grant_refused, issue, no_store};
 use super::{AppState, BROWSER_COOKIE, Params, cookie, request_url, see_other};
 use crate::client_auth::{Client, KeyThumbprint};
 use crate::error::{ErrorCode, OAuthError};
@@ -91,15 +91,7 @@ async fn start(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<serde_json::Value, TokenError> {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !form {
+    if !super::is_form(headers) {
         return Err(OAuthError::invalid_request(
             "the device authorization request must be sent as \
              application/x-www-form-urlencoded (RFC 8628 §3.1)",
@@ -110,18 +102,8 @@ async fn start(
     // DEV-01: the client is identified, and authenticated if it can be, as at the token endpoint.
     let client = authenticate(state, headers, &params).await?;
     if !client.grant_allowed(DEVICE_CODE_GRANT, state.resolver.policy(), &state.faults) {
-        let why = match client {
-            Client::Ephemeral(_) => {
-                "its metadata document or this server's ephemeral-client policy does not allow \
-                 it (CUR-03)"
-            }
-            Client::Registered(_) => "its registration does not include it",
-        };
-        return Err(OAuthError::new(
-            ErrorCode::UNAUTHORIZED_CLIENT,
-            format!("this client may not use the device authorization grant ({DEVICE_CODE_GRANT}): {why}"),
-        )
-        .into());
+        let grant = format!("the device authorization grant ({DEVICE_CODE_GRANT})");
+        return Err(grant_refused(&client, &grant).into());
     }
     let scope = client
         .filter_scopes(

@@ -368,6 +368,22 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// The request's media type, lower-cased, without parameters (empty when there is none).
+fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Whether the request body is declared `application/x-www-form-urlencoded`, as token, device
+/// authorization and pushed authorization requests must be.
+fn is_form(headers: &HeaderMap) -> bool {
+    media_type(headers) == "application/x-www-form-urlencoded"
+}
+
 /// A 303 to `location` (never cached).
 fn see_other(location: &str) -> Response {
     match HeaderValue::from_str(location) {

@@ -19,14 +19,14 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::authorize::{establish_redirect_uri, validate_request};
-use super::token::{TokenError, no_store};
+use super::token::{TokenError, authenticate_at, no_store};
 use super::{AppState, Params};
-use crate::client_auth::{AuthEndpoint, AuthParams};
+use crate::client_auth::AuthEndpoint;
 use crate::error::OAuthError;
 use crate::faults::Fault;
 use crate::store::{PendingRequest, PushedLookup};
@@ -62,15 +62,7 @@ async fn accept(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<PushResponse, TokenError> {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !form {
+    if !super::is_form(headers) {
         return Err(OAuthError::invalid_request(
             "the pushed authorization request must be sent as \
              application/x-www-form-urlencoded (PAR-01)",
@@ -87,22 +79,9 @@ async fn accept(
         .into());
     }
     // PAR-01: the client authenticates as it would at the token endpoint.
-    let auth = AuthParams {
-        client_id: params.get("client_id")?,
-        client_secret: params.get("client_secret")?,
-        client_assertion_type: params.get("client_assertion_type")?,
-        client_assertion: params.get("client_assertion")?,
-    };
-    let client = state
-        .client_auth
-        .authenticate_at(
-            AuthEndpoint::Par,
-            &state.clients,
-            &state.resolver,
-            headers,
-            auth,
-        )
-        .await?;
+    let client = authenticate_at(state, headers, &params, AuthEndpoint::Par)
+        .await?
+        .client;
     let redirect_uri = establish_redirect_uri(state, &params, &client)?;
     let request = validate_request(state, &params, &client, redirect_uri)?;
     let reference = state

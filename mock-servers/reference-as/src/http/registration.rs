@@ -198,12 +198,7 @@ fn metadata_body(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Map<String, Value>, DcrError> {
-    let media_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default();
+    let media_type = super::media_type(headers);
     if media_type == "application/json" {
         return match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(members)) => Ok(members),

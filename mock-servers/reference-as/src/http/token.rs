@@ -128,15 +128,7 @@ async fn exchange(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<TokenResponse, TokenError> {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !form {
+    if !super::is_form(headers) {
         return Err(OAuthError::invalid_request(
             "the token request must be sent as application/x-www-form-urlencoded",
         )
@@ -177,22 +169,11 @@ async fn exchange(
             .into());
         }
     };
-    let authenticated = authenticate_keyed(state, headers, &params).await?;
+    let authenticated = authenticate_at(state, headers, &params, AuthEndpoint::Token).await?;
     let (client, key) = (authenticated.client, authenticated.key.as_ref());
     // CUR-03: the grant must still be allowed by the policy and the (re-fetched) document.
     if !client.grant_allowed(grant_type, state.resolver.policy(), &state.faults) {
-        let why = match client {
-            Client::Ephemeral(_) => {
-                "its metadata document or this server's ephemeral-client policy does not allow \
-                 it (CUR-03)"
-            }
-            Client::Registered(_) => "its registration does not include it",
-        };
-        return Err(OAuthError::new(
-            ErrorCode::UNAUTHORIZED_CLIENT,
-            format!("this client may not use the {grant_type} grant: {why}"),
-        )
-        .into());
+        return Err(grant_refused(&client, &format!("the {grant_type} grant")).into());
     }
     match grant_type {
         "authorization_code" => authorization_code(state, &params, &client, key).await,
@@ -205,6 +186,22 @@ async fn exchange(
         },
         _ => refresh_token(state, &params, &client, key).await,
     }
+}
+
+/// `unauthorized_client` for a client that may not use `grant` ("the … grant"), saying where
+/// the refusal comes from.
+pub(super) fn grant_refused(client: &Client, grant: &str) -> OAuthError {
+    let why = match client {
+        Client::Ephemeral(_) => {
+            "its metadata document or this server's ephemeral-client policy does not allow it \
+             (CUR-03)"
+        }
+        Client::Registered(_) => "its registration does not include it",
+    };
+    OAuthError::new(
+        ErrorCode::UNAUTHORIZED_CLIENT,
+        format!("this client may not use {grant}: {why}"),
+    )
 }
 
 /// PKJWT-15: binds a newly opened grant to the key that authenticated its redemption, when
@@ -254,14 +251,18 @@ pub(super) async fn authenticate(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Client, TokenError> {
-    Ok(authenticate_keyed(state, headers, params).await?.client)
+    Ok(authenticate_at(state, headers, params, AuthEndpoint::Token)
+        .await?
+        .client)
 }
 
-/// [`authenticate`], also naming the key that verified a client assertion.
-async fn authenticate_keyed(
+/// [`authenticate`] at `endpoint` (whose URL an assertion's audience may name), also naming the
+/// key that verified a client assertion.
+pub(super) async fn authenticate_at(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
+    endpoint: AuthEndpoint,
 ) -> Result<Authenticated, TokenError> {
     let auth = AuthParams {
         client_id: params.get("client_id")?,
@@ -271,13 +272,7 @@ async fn authenticate_keyed(
     };
     Ok(state
         .client_auth
-        .authenticate_keyed(
-            AuthEndpoint::Token,
-            &state.clients,
-            &state.resolver,
-            headers,
-            auth,
-        )
+        .authenticate(endpoint, &state.clients, &state.resolver, headers, auth)
         .await?)
 }
 
